@@ -1,0 +1,94 @@
+import { z } from 'zod'
+import {
+  channels,
+  type ChannelName,
+  type ErrorCode,
+  type ParsedArgsOf,
+  type Result,
+  type ValueOf,
+} from '../contract/index.ts'
+import { StudioError } from '../core/errors.ts'
+import type { Studio } from './studio.ts'
+
+/** Who is calling: the transport says, handlers may refuse (e.g. a native dialog in web mode). */
+export interface CallContext {
+  transport: 'electron' | 'web' | 'cli' | 'test'
+}
+
+export type Handler<C extends ChannelName> = (
+  args: ParsedArgsOf<C>,
+  context: CallContext,
+) => ValueOf<C> | Promise<ValueOf<C>>
+export type Handlers = { [C in ChannelName]: Handler<C> }
+
+/** Every channel's implementation, over the studio's services. The type makes a missing one a compile error. */
+export function createHandlers(studio: Studio): Handlers {
+  const { projects, corpora, files, jobs } = studio
+  return {
+    'app.info': (_args, context) => studio.info(context.transport === 'electron' ? 'electron' : 'web'),
+    'projects.list': () => projects.list(),
+    'projects.create': ({ name }) => projects.create(name),
+    'projects.delete': ({ projectId }) => projects.delete(projectId),
+    'files.pick': async ({ kind }) => {
+      if (!studio.pickFile) {
+        throw new StudioError('UNSUPPORTED', 'This studio has no native file dialog: upload the file instead')
+      }
+      const path = await studio.pickFile(kind)
+      if (path === null) return null
+      const { path: _hidden, ...picked } = files.register(path, kind)
+      return picked
+    },
+    'corpora.preview': ({ fileId, options }) => corpora.preview(studio.importSource(fileId), options, fileId),
+    'corpora.import': ({ projectId, fileId, name, jobId, options }) =>
+      corpora.import({ projectId, name, jobId, source: studio.importSource(fileId), options }),
+    'corpora.list': ({ projectId }) => corpora.list(projectId),
+    'corpora.get': ({ corpusId }) => corpora.get(corpusId),
+    'corpora.documents': (args) => corpora.documents(args),
+    'corpora.rename': ({ corpusId, name }) => corpora.rename(corpusId, name),
+    'corpora.delete': ({ corpusId }) => corpora.delete(corpusId),
+    'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
+  }
+}
+
+/**
+ * The one place a call crosses into the main process: the channel must exist, the arguments must
+ * match its schema, and whatever happens the caller gets a Result, never a thrown error.
+ */
+export async function dispatch(
+  handlers: Handlers,
+  channel: string,
+  rawArgs: unknown,
+  context: CallContext,
+): Promise<Result<unknown>> {
+  if (!Object.hasOwn(channels, channel)) {
+    return { ok: false, code: 'NOT_FOUND', message: `Unknown channel "${String(channel).slice(0, 100)}"` }
+  }
+  const name = channel as ChannelName
+  const parsed = channels[name].args.safeParse(rawArgs ?? {})
+  if (!parsed.success) {
+    return { ok: false, code: 'VALIDATION', message: `${name}: ${formatIssues(parsed.error)}` }
+  }
+  try {
+    const handler = handlers[name] as (args: unknown, context: CallContext) => unknown
+    const value = await handler(parsed.data, context)
+    return { ok: true, value: value === undefined ? null : value }
+  } catch (error) {
+    return toFailure(error)
+  }
+}
+
+export function toFailure(error: unknown): { ok: false; code: ErrorCode; message: string } {
+  if (error instanceof StudioError) return { ok: false, code: error.code, message: error.message }
+  const message = error instanceof Error ? error.message : String(error)
+  if (error instanceof Error && /^SQLITE_/.test((error as { code?: string }).code ?? '')) {
+    return { ok: false, code: 'DATABASE', message }
+  }
+  return { ok: false, code: 'INTERNAL', message }
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : 'arguments'}: ${issue.message}`)
+    .join('; ')
+}

@@ -1,0 +1,62 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AppInfo } from '../contract/index.ts'
+import { openDatabase, type Db, type OpenOptions } from '../store/index.ts'
+import { CorporaService, type ImportSource } from './corpora.ts'
+import { EventBus } from './events.ts'
+import { FileRegistry } from './files.ts'
+import { Jobs } from './jobs.ts'
+import { ProjectsService } from './projects.ts'
+import { version } from './version.ts'
+
+export interface StudioOptions extends OpenOptions {
+  home: string
+  /** A native file dialog (Electron); absent elsewhere. Resolves to a path or null if dismissed. */
+  pickFile?: (kind: 'file' | 'folder') => Promise<string | null>
+}
+
+/** The composition root shared by Electron, web mode, the CLI and the tests. */
+export class Studio {
+  readonly db: Db
+  readonly bus = new EventBus()
+  readonly jobs = new Jobs(this.bus)
+  readonly files = new FileRegistry()
+  readonly projects: ProjectsService
+  readonly corpora: CorporaService
+  readonly pickFile: StudioOptions['pickFile']
+  readonly home: string
+  readonly databasePath: string
+  readonly uploadsDir: string
+
+  constructor(options: StudioOptions) {
+    this.home = options.home
+    this.databasePath = join(options.home, 'studio.db')
+    this.uploadsDir = join(options.home, 'uploads')
+    // Uploads are only kept for the session that made them.
+    rmSync(this.uploadsDir, { recursive: true, force: true })
+    this.db = openDatabase(this.databasePath, options)
+    this.projects = new ProjectsService(this.db)
+    this.corpora = new CorporaService(this.db, this.jobs)
+    this.pickFile = options.pickFile
+  }
+
+  info(mode: AppInfo['mode']): AppInfo {
+    return {
+      version,
+      home: this.home,
+      databasePath: this.databasePath,
+      mode,
+      platform: process.platform,
+      nativeFileDialog: this.pickFile !== undefined,
+    }
+  }
+
+  importSource(fileId: string): ImportSource {
+    const file = this.files.get(fileId)
+    return { path: file.path, kind: file.kind, displayName: file.name }
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}

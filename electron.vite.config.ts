@@ -23,6 +23,9 @@ export default defineConfig({
   preload: {
     build: {
       outDir: 'out/preload',
+      // A sandboxed preload can require only 'electron' and a few built-ins: bundle the contract's
+      // schema library into it instead of leaving a require('zod') that would fail at load.
+      externalizeDeps: false,
       rollupOptions: {
         input: { index: resolve(__dirname, 'src-preload/index.ts') },
       },

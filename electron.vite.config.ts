@@ -16,6 +16,7 @@ export default defineConfig({
           index: resolve(__dirname, 'src-main/index.ts'),
           cli: resolve(__dirname, 'src-main/cli.ts'),
           web: resolve(__dirname, 'src-main/web.ts'),
+          worker: resolve(__dirname, 'src-main/worker/index.ts'),
         },
       },
     },

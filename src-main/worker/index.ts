@@ -1,0 +1,58 @@
+/**
+ * The long-lived worker thread: it runs the studio's heavy tasks (tokenizer training now, model
+ * training later) one at a time, off the main process' event loop. It adapts core to messages;
+ * the tasks it knows are in ./tasks.ts.
+ */
+import { parentPort } from 'node:worker_threads'
+import { StudioError } from '../core/errors.ts'
+import { PROGRESS_INTERVAL_MS } from '../services/jobs.ts'
+import type { FromWorker, TaskProgress, ToWorker } from './protocol.ts'
+import { tasks } from './tasks.ts'
+
+if (!parentPort) throw new Error('worker/index.js must run as a worker thread')
+const port = parentPort
+const send = (message: FromWorker) => port.postMessage(message)
+const running = new Map<string, AbortController>()
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'cancel') {
+    running.get(message.taskId)?.abort()
+    return
+  }
+  void run(message.taskId, message.task, message.input)
+})
+
+async function run(taskId: string, name: string, input: unknown): Promise<void> {
+  const task = tasks[name]
+  if (!task) {
+    send({ type: 'error', taskId, code: 'NOT_FOUND', message: `The worker has no task "${name}"` })
+    return
+  }
+  const controller = new AbortController()
+  running.set(taskId, controller)
+  let lastSent = 0
+  let pending: TaskProgress | null = null
+  const flush = () => {
+    if (pending) send({ type: 'progress', taskId, progress: pending })
+    pending = null
+    lastSent = Date.now()
+  }
+  try {
+    const value = await task(input, {
+      signal: controller.signal,
+      progress: (progress) => {
+        pending = progress
+        if (Date.now() - lastSent >= PROGRESS_INTERVAL_MS) flush()
+      },
+    })
+    flush()
+    send({ type: 'result', taskId, value })
+  } catch (error) {
+    const code = error instanceof StudioError ? error.code : 'INTERNAL'
+    send({ type: 'error', taskId, code, message: error instanceof Error ? error.message : String(error) })
+  } finally {
+    running.delete(taskId)
+  }
+}
+
+send({ type: 'ready', backend: null })

@@ -1,0 +1,21 @@
+import type { ErrorCode } from '../contract/index.ts'
+
+/** Main → worker. */
+export type ToWorker =
+  | { type: 'run'; taskId: string; task: string; input: unknown }
+  | { type: 'cancel'; taskId: string }
+
+/** Progress as it leaves the worker: coalesced, at most every PROGRESS_INTERVAL_MS. */
+export interface TaskProgress {
+  phase: string
+  done: number
+  total: number | null
+  items: number
+}
+
+/** Worker → main. */
+export type FromWorker =
+  | { type: 'ready'; backend: string | null }
+  | { type: 'progress'; taskId: string; progress: TaskProgress }
+  | { type: 'result'; taskId: string; value: unknown }
+  | { type: 'error'; taskId: string; code: ErrorCode; message: string }

@@ -1,0 +1,24 @@
+import { cancelled } from '../core/errors.ts'
+import type { TaskProgress } from './protocol.ts'
+
+export interface TaskContext {
+  signal: AbortSignal
+  progress(progress: TaskProgress): void
+}
+export type Task = (input: unknown, context: TaskContext) => Promise<unknown>
+
+/** Tasks the worker runs, by name. Inputs arrive by structured clone from the main process. */
+export const tasks: Record<string, Task> = {
+  /** Answers its input after `ms`, reporting progress; used to test the worker's plumbing. */
+  'diagnostics.echo': async (input, { signal, progress }) => {
+    const { value, ms = 0, crash = false } = input as { value: unknown; ms?: number; crash?: boolean }
+    if (crash) process.exit(70)
+    const started = Date.now()
+    while (Date.now() - started < ms) {
+      if (signal.aborted) throw cancelled()
+      progress({ phase: 'waiting', done: Date.now() - started, total: ms, items: 0 })
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    return value
+  },
+}

@@ -1,0 +1,310 @@
+// End-to-end tests: the built studio in web mode, driven in Chromium (and in Electron where its
+// binary exists). Run after `npm run build`: `node tests/e2e/run.mjs [name filter]`.
+// Prints `N passed, N failed` last and exits non-zero when a test failed.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { _electron, chromium } from 'playwright-core'
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  assert,
+  electronBinary,
+  ensureResults,
+  expectText,
+  fixtures,
+  removeHome,
+  results,
+  root,
+  startServer,
+  tempHome,
+  withTimeout,
+} from './harness.mjs'
+
+const TEST_TIMEOUT_MS = 120_000
+const tests = []
+const test = (name, run, options = {}) => tests.push({ name, run, ...options })
+
+// ---------------------------------------------------------------- helpers over the UI
+
+async function createProject(page, name) {
+  await page.getByLabel('Project name').first().fill(name)
+  await page.getByRole('button', { name: 'Create project' }).first().click()
+  await expectText(page.getByRole('heading', { level: 1 }), 'Import')
+}
+
+async function uploadAndPreview(page, file) {
+  await page.locator('#import-file').setInputFiles(join(fixtures, file))
+  await page.getByRole('heading', { name: '2. Check how it reads' }).waitFor({ timeout: 15_000 })
+}
+
+/** Waits for the preview table, or for an error alert (a bad file may fail at preview). */
+async function previewOrError(page) {
+  const documents = page.locator('#preview-documents-title')
+  const alert = page.locator('[role="alert"]', { hasText: /\S/ })
+  await Promise.race([documents.waitFor({ timeout: 15_000 }), alert.first().waitFor({ timeout: 15_000 })])
+  return (await alert.count()) > 0 ? 'error' : 'preview'
+}
+
+// ---------------------------------------------------------------- scenarios (web mode)
+
+test('refuses a request without the token (401)', async ({ server }) => {
+  const page = await fetch(`${server.origin}/`)
+  assert(page.status === 401, `GET / without token: expected 401, got ${page.status}`)
+  const api = await fetch(`${server.origin}/api/invoke/projects.list`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  })
+  assert(api.status === 401, `POST /api/invoke without token: expected 401, got ${api.status}`)
+  const withToken = await fetch(server.url)
+  assert(withToken.status === 200, `GET /?token=…: expected 200, got ${withToken.status}`)
+})
+
+test('wizard shell: steps, placeholders, remembered project', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'First project')
+  const steps = page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button')
+  const titles = (await steps.allInnerTexts()).map((text) => text.replace(/\s+/g, ' ').trim())
+  const expected = ['Import', 'Tokenizer', 'Pre-train', 'Label', 'Fine-tune', 'Evaluate', 'Runs', 'Playground', 'Export']
+  for (const [index, title] of expected.entries()) {
+    assert(titles[index]?.includes(title), `step ${index + 1}: expected ${title}, saw ${titles[index]}`)
+  }
+  assert((await steps.nth(0).getAttribute('aria-current')) === 'step', 'Import step should be aria-current=step')
+
+  await steps.nth(1).click()
+  await expectText(page.getByRole('heading', { level: 1 }), 'Tokenizer')
+  await expectText(page.locator('main'), 'coming in a later release')
+  assert((await steps.nth(1).getAttribute('aria-current')) === 'step', 'Tokenizer step should now be current')
+  ensureResults()
+  await page.emulateMedia({ colorScheme: 'dark' })
+  await page.screenshot({ path: join(results, 'placeholder-dark-system.png') })
+  await page.emulateMedia({ colorScheme: 'light' })
+  await steps.nth(0).click()
+
+  // A second project, then go back to the first: the choice survives a reload.
+  await page.getByRole('button', { name: 'New project' }).click()
+  await page.getByLabel('Project name').fill('Second project')
+  await page.getByRole('button', { name: 'Create project' }).click()
+  await page.waitForFunction(() => document.querySelector('#project-choice')?.selectedOptions[0]?.textContent === 'Second project')
+  await page.getByLabel('Project', { exact: true }).selectOption({ label: 'First project' })
+  await page.reload()
+  await page.waitForFunction(() => document.querySelector('#project-choice')?.selectedOptions[0]?.textContent === 'First project')
+
+  // Keyboard: the skip link comes first and lands on the content.
+  await page.keyboard.press('Tab')
+  const focused = await page.evaluate(() => document.activeElement?.textContent?.trim())
+  assert(focused === 'Skip to content', `first Tab stop: expected the skip link, got ${focused}`)
+})
+
+test('imports a CSV with quoted newlines, picks columns, searches', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'Reviews')
+  await uploadAndPreview(page, 'reviews.csv')
+  assert((await previewOrError(page)) === 'preview', 'reviews.csv should preview without error')
+
+  await page.getByLabel('Text column').selectOption('review')
+  await page.getByLabel('Label column').selectOption('sentiment')
+  const documents = page.locator('table:has(#preview-documents-title)')
+  await expectText(documents, /Stopped working after a week\.\s*\n\s*Support never answered\./)
+  await expectText(documents, 'negative')
+  ensureResults()
+  await page.screenshot({ path: join(results, 'import-preview.png'), fullPage: true })
+  const name = await page.getByLabel('Corpus name').inputValue()
+  assert(name === 'reviews', `default corpus name: expected "reviews", got "${name}"`)
+
+  await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+  await expectText(page.locator('[data-stat="documents"]'), /^5$/, { timeout: 30_000 })
+  await expectText(page.locator('#labels-title + ul'), 'positive')
+  await expectText(page.getByRole('status').filter({ hasText: /documents/ }), /1–5 of 5 documents/)
+
+  await page.getByLabel('Search documents').fill('packaging')
+  await expectText(page.getByRole('status').filter({ hasText: /match/ }), /1–1 of 1 match/)
+  await expectText(page.locator('#documents-table tbody'), 'Terrible packaging; it arrived broken')
+  const rows = await page.locator('#documents-table tbody tr').count()
+  assert(rows === 1, `search "packaging": expected one row, got ${rows}`)
+  await page.getByLabel('Search documents').fill('')
+  await expectText(page.getByRole('status').filter({ hasText: /documents/ }), /1–5 of 5 documents/)
+
+  ensureResults()
+  await page.getByLabel('Theme').selectOption('light')
+  await page.screenshot({ path: join(results, 'corpus-light.png'), fullPage: true })
+  await page.getByLabel('Theme').selectOption('dark')
+  await page.screenshot({ path: join(results, 'corpus-dark.png'), fullPage: true })
+
+  // The corpus list: rename, then delete with confirmation.
+  await page.getByRole('button', { name: 'Rename reviews' }).click()
+  await page.getByLabel('New name for reviews').fill('Product reviews')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await expectText(page.locator('#corpus-title'), 'Product reviews')
+  await page.getByRole('button', { name: 'Delete Product reviews' }).click()
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete corpus' }).click()
+  await expectText(page.locator('main'), 'No corpora in this project yet')
+})
+
+test('shows a bad CSV error naming the file and line', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'Bad inputs')
+  for (const file of ['unterminated.csv', 'ragged.csv']) {
+    await uploadAndPreview(page, file)
+    if ((await previewOrError(page)) === 'preview') {
+      await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+    }
+    const pattern = new RegExp(`${file.replace('.', '\\.')}.*line \\d+`)
+    const message = await expectText(page.locator('[role="alert"]', { hasText: /\S/ }), pattern, { timeout: 30_000 })
+    console.log(`    ${file}: ${message.replace(/\s+/g, ' ')}`)
+  }
+  await page.screenshot({ path: join(results, 'import-error.png'), fullPage: true })
+})
+
+test('uploads a folder of .txt files and imports it', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'Notes')
+  await page.locator('#import-folder').setInputFiles(join(fixtures, 'notes'))
+  await expectText(page.locator('#preview-documents-title'), 'from 2 files', { timeout: 15_000 })
+  const name = await page.getByLabel('Corpus name').inputValue()
+  assert(name === 'notes', `default corpus name for the folder: expected "notes", got "${name}"`)
+  await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+  await expectText(page.locator('[data-stat="documents"]'), /^3$/, { timeout: 30_000 })
+  await page.getByLabel('Search documents').fill('שלום')
+  await expectText(page.locator('#documents-table tbody'), 'זו הערה בעברית')
+})
+
+test('pages through a corpus one page at a time', async ({ page, server }) => {
+  const dir = tempHome()
+  const file = join(dir, 'sixty.txt')
+  writeFileSync(file, Array.from({ length: 60 }, (_, index) => `document number ${index + 1}`).join('\n') + '\n')
+  try {
+    await page.goto(server.url)
+    await createProject(page, 'Paging')
+    await page.locator('#import-file').setInputFiles(file)
+    await page.locator('#preview-documents-title').waitFor({ timeout: 15_000 })
+    await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+    await expectText(page.locator('[data-stat="documents"]'), /^60$/, { timeout: 30_000 })
+    const pager = page.getByRole('navigation', { name: 'Document pages' })
+    await expectText(pager, 'Page 1 of 3')
+    const rows = await page.locator('#documents-table tbody tr').count()
+    assert(rows === 25, `one page holds 25 documents, saw ${rows}`)
+    await pager.getByRole('button', { name: 'Next' }).click()
+    await expectText(page.getByRole('status').filter({ hasText: /documents/ }), /26–50 of 60 documents/)
+    await expectText(page.locator('#documents-table tbody'), 'document number 26')
+  } finally {
+    removeHome(dir)
+  }
+})
+
+test('shows import progress and cancels a large import', async ({ page, server }) => {
+  // ~40 MB of one-line documents: long enough to catch the import while it runs.
+  const dir = tempHome()
+  const file = join(dir, 'large.txt')
+  const line = 'the quick brown fox jumps over the lazy dog while the studio counts every word of it\n'
+  writeFileSync(file, line.repeat(Math.ceil(40e6 / line.length)))
+  try {
+    await page.goto(server.url)
+    await createProject(page, 'Large')
+    await page.locator('#import-file').setInputFiles(file)
+    await page.locator('#preview-documents-title').waitFor({ timeout: 30_000 })
+    const split = await page.getByLabel('Documents are').inputValue()
+    assert(split === 'line', `a text file should default to one document per line, got ${split}`)
+    await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+    const cancel = page.getByRole('button', { name: 'Cancel import' })
+    await cancel.waitFor({ timeout: 10_000 })
+    await expectText(page.getByRole('status').filter({ hasText: /documents ·/ }), /[1-9][\d,]* documents · .* of 40/, { timeout: 20_000 })
+    await page.screenshot({ path: join(results, 'import-progress.png'), fullPage: true })
+    await cancel.click()
+    await expectText(page.getByRole('status').filter({ hasText: /documents ·/ }), 'cancelled', { timeout: 20_000 })
+    await expectText(page.locator('main'), 'No corpora in this project yet')
+  } finally {
+    removeHome(dir)
+  }
+})
+
+// ---------------------------------------------------------------- Electron
+
+test('electron: create a project and import a CSV', async () => {
+  const electron = electronBinary()
+  const home = tempHome()
+  const app = await _electron.launch({
+    executablePath: electron.path,
+    args: [join(root, 'out', 'main', 'index.js')],
+    env: { ...process.env, STUDIO_HOME: home },
+  })
+  try {
+    const file = join(fixtures, 'reviews.csv')
+    await app.evaluate(({ dialog }, path) => {
+      dialog.showOpenDialog = async () => ({ canceled: false, filePaths: [path] })
+    }, file)
+    const page = await app.firstWindow()
+    await createProject(page, 'Electron')
+    await page.getByRole('button', { name: 'Choose a file…' }).click()
+    await page.locator('#preview-documents-title').waitFor({ timeout: 15_000 })
+    await page.getByLabel('Text column').selectOption('review')
+    await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+    await expectText(page.locator('[data-stat="documents"]'), /^5$/, { timeout: 30_000 })
+  } finally {
+    await app.close()
+    removeHome(home)
+  }
+}, {
+  electron: true,
+  skip: () => {
+    const electron = electronBinary()
+    return electron.path ? null : `electron flow — ${electron.reason}`
+  },
+})
+
+// ---------------------------------------------------------------- runner
+
+/** Runs one web-mode test in its own home, server and browser; cleans up even after a timeout. */
+async function runWebTest(entry) {
+  const home = tempHome()
+  const held = { server: null, browser: null }
+  const problems = []
+  const cleanup = async () => {
+    await held.browser?.close().catch(() => {})
+    await held.server?.stop()
+    removeHome(home)
+  }
+  const body = async () => {
+    held.server = await startServer(home)
+    held.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    const context = await held.browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
+    const page = await context.newPage()
+    page.setDefaultTimeout(15_000)
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+    page.on('console', (message) => {
+      // frame-ancestors in the page's <meta> CSP is ignored by design (the server sends it as a header).
+      if (message.type() === 'error' && !/frame-ancestors/.test(message.text())) problems.push(`console: ${message.text()}`)
+    })
+    await entry.run({ page, server: held.server })
+    // A CSP violation or an uncaught error in the page fails the test even if the flow passed.
+    if (problems.length > 0) throw new Error(problems.join('\n'))
+  }
+  try {
+    await withTimeout(body(), TEST_TIMEOUT_MS, entry.name)
+  } finally {
+    await cleanup()
+  }
+}
+
+const filter = process.argv[2]
+let passed = 0
+let failed = 0
+for (const entry of tests) {
+  if (filter && !entry.name.includes(filter)) continue
+  const reason = entry.skip?.()
+  if (reason) {
+    console.log(`skip: ${reason}`)
+    continue
+  }
+  const started = Date.now()
+  try {
+    await (entry.electron ? withTimeout(entry.run(), TEST_TIMEOUT_MS, entry.name) : runWebTest(entry))
+    passed++
+    console.log(`ok   ${entry.name} (${Date.now() - started} ms)`)
+  } catch (error) {
+    failed++
+    console.log(`FAIL ${entry.name} (${Date.now() - started} ms)\n     ${String(error?.stack ?? error).replace(/\n/g, '\n     ')}`)
+  }
+}
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed > 0 ? 1 : 0)

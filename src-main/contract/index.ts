@@ -104,6 +104,8 @@ export interface Corpus {
   options: ImportOptions
   createdAt: string
   stats: CorpusStats
+  /** Whether the word index is complete; until then search scans the text (slower at scale). */
+  searchReady: boolean
 }
 
 export interface DocumentRow {
@@ -119,6 +121,8 @@ export interface DocumentPage {
   total: number
   offset: number
   documents: DocumentRow[]
+  /** Set when a search stopped counting at a cap: `total` is then a lower bound. */
+  totalIsEstimate?: boolean
 }
 
 export interface ImportResult {
@@ -126,7 +130,7 @@ export interface ImportResult {
   seconds: number
 }
 
-export type JobKind = 'import'
+export type JobKind = 'import' | 'index'
 export interface JobProgress {
   jobId: string
   kind: JobKind

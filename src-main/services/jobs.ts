@@ -16,7 +16,7 @@ export interface JobHandle {
 
 /** Long-running, cancellable work with throttled progress events and an ETA. */
 export class Jobs {
-  private readonly running = new Map<string, AbortController>()
+  private readonly running = new Map<string, { controller: AbortController; handle: JobHandle }>()
 
   constructor(
     private readonly bus: EventBus,
@@ -26,7 +26,6 @@ export class Jobs {
   start(jobId: string, kind: JobKind, label: string): JobHandle {
     if (this.running.has(jobId)) throw new StudioError('CONFLICT', `A job with id ${jobId} is already running`)
     const controller = new AbortController()
-    this.running.set(jobId, controller)
     const startedAt = this.now()
     let lastEmit = 0
     let last: JobProgress = { jobId, kind, label, state: 'running', done: 0, total: null, items: 0, etaSeconds: null }
@@ -36,7 +35,7 @@ export class Jobs {
       this.bus.emit('job.progress', progress)
     }
     emit(last)
-    return {
+    const handle: JobHandle = {
       jobId,
       signal: controller.signal,
       progress: (done, total, items) => {
@@ -55,12 +54,19 @@ export class Jobs {
         emit({ ...last, state, etaSeconds: 0, ...(message === undefined ? {} : { message }) })
       },
     }
+    this.running.set(jobId, { controller, handle })
+    return handle
+  }
+
+  /** The running job with this id, or a new one (background work that spans many steps). */
+  ensure(jobId: string, kind: JobKind, label: string): JobHandle {
+    return this.running.get(jobId)?.handle ?? this.start(jobId, kind, label)
   }
 
   cancel(jobId: string): boolean {
-    const controller = this.running.get(jobId)
-    if (!controller) return false
-    controller.abort()
+    const job = this.running.get(jobId)
+    if (!job) return false
+    job.controller.abort()
     return true
   }
 }

@@ -55,7 +55,16 @@ export class ProjectsService {
 
   delete(projectId: number): void {
     this.get(projectId)
-    // Cascades to corpora and documents in the same transaction.
-    this.db.prepare('DELETE FROM projects WHERE id = ?').run(projectId)
+    this.db.transaction(() => {
+      // The word index has no foreign keys: drop its rows for this project's documents first.
+      this.db
+        .prepare(
+          `DELETE FROM documents_fts WHERE rowid IN
+             (SELECT d.id FROM documents d JOIN corpora c ON c.id = d.corpus_id WHERE c.project_id = ?)`,
+        )
+        .run(projectId)
+      // Cascades to corpora and documents.
+      this.db.prepare('DELETE FROM projects WHERE id = ?').run(projectId)
+    })()
   }
 }

@@ -1,12 +1,13 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AppInfo } from '../contract/index.ts'
-import { openDatabase, type Db, type OpenOptions } from '../store/index.ts'
+import { openConnection, openDatabase, type Db, type OpenOptions } from '../store/index.ts'
 import { CorporaService, type ImportSource } from './corpora.ts'
 import { EventBus } from './events.ts'
 import { FileRegistry } from './files.ts'
 import { Jobs } from './jobs.ts'
 import { ProjectsService } from './projects.ts'
+import { SearchIndexer } from './search-index.ts'
 import { version } from './version.ts'
 
 export interface StudioOptions extends OpenOptions {
@@ -23,6 +24,7 @@ export class Studio {
   readonly files = new FileRegistry()
   readonly projects: ProjectsService
   readonly corpora: CorporaService
+  readonly searchIndex: SearchIndexer
   readonly pickFile: StudioOptions['pickFile']
   readonly home: string
   readonly databasePath: string
@@ -36,7 +38,12 @@ export class Studio {
     rmSync(this.uploadsDir, { recursive: true, force: true })
     this.db = openDatabase(this.databasePath, options)
     this.projects = new ProjectsService(this.db)
-    this.corpora = new CorporaService(this.db, this.jobs)
+    // Imports write on a connection of their own (one long transaction); it must load the same
+    // native build as this one (Electron's, under Electron).
+    this.corpora = new CorporaService(this.db, this.jobs, (path) => openConnection(path, options))
+    this.searchIndex = new SearchIndexer(this.db, this.jobs, () => this.corpora.isImporting)
+    this.corpora.afterImport = (corpusId) => this.searchIndex.schedule(corpusId)
+    this.searchIndex.resumeUnfinished()
     this.pickFile = options.pickFile
   }
 
@@ -57,6 +64,7 @@ export class Studio {
   }
 
   close(): void {
+    this.searchIndex.close()
     this.db.close()
   }
 }

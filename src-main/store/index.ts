@@ -51,6 +51,15 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   }
 }
 
+/** A further connection to an open studio database, with the same settings (no migrations). */
+export function openConnection(path: string, options: OpenOptions = {}): Db {
+  const db = new Database(path, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {})
+  db.pragma('synchronous = FULL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  return db
+}
+
 function migrate(db: Db, path: string): void {
   const current = db.pragma('user_version', { simple: true }) as number
   const latest = migrations.at(-1)?.version ?? 0

@@ -35,4 +35,18 @@ export const migrations: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 2,
+    name: 'word search index over documents',
+    // Contentless (the text lives in `documents`), with deletes by rowid; the `corpus` column holds
+    // a `c<id>` token so one query intersects a corpus' postings with the words'. Filled after an
+    // import commits, in chunks, and resumed at open after a crash (`indexed_through`).
+    sql: `
+      CREATE VIRTUAL TABLE documents_fts USING fts5(
+        corpus, text, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+      );
+      ALTER TABLE corpora ADD COLUMN indexed_through INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE corpora ADD COLUMN search_ready INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ]

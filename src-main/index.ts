@@ -61,6 +61,7 @@ async function main(): Promise<void> {
 
   const studio = new Studio({
     home: resolveHome(process.env.STUDIO_HOME ?? app.getPath('userData')),
+    workerPath: join(__dirname, 'worker.js'),
     // `npm start` builds better-sqlite3 for Electron's ABI beside the Node build and names it here.
     ...(process.env.STUDIO_SQLITE_BINDING ? { nativeBinding: process.env.STUDIO_SQLITE_BINDING } : {}),
     pickFile: async (kind) => {

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       `Warning: serving on ${host}, beyond this machine's loopback. Anyone who can reach it and has the token can use the studio.\n`,
     )
   }
-  const studio = new Studio({ home: resolveHome(values.home) })
+  const studio = new Studio({ home: resolveHome(values.home), workerPath: join(__dirname, 'worker.js') })
   const web = await startWebServer({ studio, handlers: createHandlers(studio), rendererDir, host, port })
   process.stderr.write(`BERT Studio (web mode) serving ${studio.home}\n`)
   process.stdout.write(`${web.url}\n`)

@@ -31,6 +31,17 @@ export const ImportOptions = z
   .strict()
 export type ImportOptions = z.infer<typeof ImportOptions>
 
+/** How a vocabulary is trained; defaults follow BERT (30,522 tokens) and Hugging Face's trainer. */
+export const TokenizerTrainOptions = z
+  .object({
+    vocabSize: z.number().int().min(50).max(250_000).default(30_522),
+    minFrequency: z.number().int().min(1).max(1_000_000).default(2),
+    lowercase: z.boolean().default(true),
+    limitAlphabet: z.number().int().min(10).max(1_000_000).default(1_000),
+  })
+  .strict()
+export type TokenizerTrainOptions = z.infer<typeof TokenizerTrainOptions>
+
 // ---------------------------------------------------------------- value types
 
 export interface AppInfo {
@@ -130,7 +141,81 @@ export interface ImportResult {
   seconds: number
 }
 
-export type JobKind = 'import' | 'index'
+export interface TokenizerTrainStats {
+  documents: number
+  totalWords: number
+  uniqueWords: number
+  alphabetSize: number
+  droppedCharacters: number
+  merges: number
+  stoppedBy: 'vocabSize' | 'minFrequency' | 'noPairs'
+  seconds: number
+}
+
+export interface VocabComposition {
+  size: number
+  special: number
+  wholeWords: number
+  continuations: number
+  singleCharacters: number
+}
+
+export interface TokenizerDiagnostics {
+  documents: number
+  words: number
+  pieces: number
+  unknownRate: number
+  unknownWordRate: number
+  piecesPerWord: number
+  coveredRate: number
+  mostSplit: { word: string; pieces: string[]; count: number }[]
+  composition: VocabComposition
+}
+
+export interface TokenizerInfo {
+  id: number
+  projectId: number
+  name: string
+  origin: 'trained' | 'imported'
+  /** The corpus it was trained on (null when imported, or trained from a file by the CLI). */
+  corpusId: number | null
+  /** The corpus' name or the imported file's name. */
+  sourceName: string
+  vocabSize: number
+  lowercase: boolean
+  options: TokenizerTrainOptions | null
+  /** sha256 of its tokenizer.json: checkpoints record it. */
+  hash: string
+  createdAt: string
+  train: TokenizerTrainStats | null
+  /** On a sample of the training corpus, when trained. */
+  diagnostics: TokenizerDiagnostics | null
+}
+
+export interface TokenizerFiles {
+  'vocab.txt': string
+  'tokenizer.json': string
+  'tokenizer_config.json': string
+  'special_tokens_map.json': string
+}
+
+export interface EncodedText {
+  tokens: string[]
+  inputIds: number[]
+  tokenTypeIds: number[]
+  /** Each word (after normalisation) and its pieces, for the "see its pieces" view. */
+  words: { word: string; pieces: string[] }[]
+}
+
+export interface TokenizerComparison {
+  corpusId: number
+  first: { tokenizerId: number; diagnostics: TokenizerDiagnostics }
+  second: { tokenizerId: number; diagnostics: TokenizerDiagnostics }
+  /** Words the two split differently, most frequent first. */
+  differences: { word: string; first: string[]; second: string[]; count: number }[]
+}
+
+export type JobKind = 'import' | 'index' | 'tokenizer'
 export interface JobProgress {
   jobId: string
   kind: JobKind
@@ -186,6 +271,39 @@ export const channels = {
   ),
   'corpora.rename': channel<Corpus>()(z.object({ corpusId: id, name }).strict()),
   'corpora.delete': channel<void>()(z.object({ corpusId: id }).strict()),
+
+  'tokenizers.list': channel<TokenizerInfo[]>()(z.object({ projectId: id }).strict()),
+  'tokenizers.get': channel<TokenizerInfo>()(z.object({ tokenizerId: id }).strict()),
+  /** Trains a WordPiece vocabulary on a corpus in the worker; progress as job.progress events. */
+  'tokenizers.train': channel<TokenizerInfo>()(
+    z.object({ projectId: id, corpusId: id, name, jobId, options: TokenizerTrainOptions.default(TokenizerTrainOptions.parse({})) }).strict(),
+  ),
+  /** A vocab.txt (lowercase says how to normalise) or a Hugging Face tokenizer.json. */
+  'tokenizers.import': channel<TokenizerInfo>()(
+    z.object({ projectId: id, fileId, name, lowercase: z.boolean().default(true) }).strict(),
+  ),
+  /** The four files transformers loads, as text (the page encodes with tokenizer.json). */
+  'tokenizers.files': channel<TokenizerFiles>()(z.object({ tokenizerId: id }).strict()),
+  /** Electron: asks for a folder and writes the four files there. Web mode: UNSUPPORTED (download). */
+  'tokenizers.save': channel<{ folder: string } | null>()(z.object({ tokenizerId: id }).strict()),
+  'tokenizers.encode': channel<EncodedText>()(
+    z
+      .object({
+        tokenizerId: id,
+        text: z.string().max(100_000),
+        pair: z.string().max(100_000).optional(),
+        maxLength: z.number().int().min(2).max(100_000).optional(),
+      })
+      .strict(),
+  ),
+  'tokenizers.diagnose': channel<TokenizerDiagnostics>()(
+    z.object({ tokenizerId: id, corpusId: id, sample: z.number().int().min(1).max(100_000).default(2_000) }).strict(),
+  ),
+  'tokenizers.compare': channel<TokenizerComparison>()(
+    z.object({ firstId: id, secondId: id, corpusId: id, sample: z.number().int().min(1).max(100_000).default(2_000) }).strict(),
+  ),
+  'tokenizers.rename': channel<TokenizerInfo>()(z.object({ tokenizerId: id, name }).strict()),
+  'tokenizers.delete': channel<void>()(z.object({ tokenizerId: id }).strict()),
 
   'jobs.cancel': channel<boolean>()(z.object({ jobId }).strict()),
 } as const

@@ -23,7 +23,7 @@ export type Handlers = { [C in ChannelName]: Handler<C> }
 
 /** Every channel's implementation, over the studio's services. The type makes a missing one a compile error. */
 export function createHandlers(studio: Studio): Handlers {
-  const { projects, corpora, files, jobs } = studio
+  const { projects, corpora, files, jobs, tokenizers } = studio
   return {
     'app.info': (_args, context) => studio.info(context.transport === 'electron' ? 'electron' : 'web'),
     'projects.list': () => projects.list(),
@@ -46,6 +46,26 @@ export function createHandlers(studio: Studio): Handlers {
     'corpora.documents': (args) => corpora.documents(args),
     'corpora.rename': ({ corpusId, name }) => corpora.rename(corpusId, name),
     'corpora.delete': ({ corpusId }) => corpora.delete(corpusId),
+    'tokenizers.list': ({ projectId }) => tokenizers.list(projectId),
+    'tokenizers.get': ({ tokenizerId }) => tokenizers.get(tokenizerId),
+    'tokenizers.train': (args) => tokenizers.train(args),
+    'tokenizers.import': ({ projectId, fileId, name, lowercase }) => {
+      const file = files.get(fileId)
+      if (file.kind !== 'file') throw new StudioError('VALIDATION', 'tokenizers.import: pick a vocab.txt or tokenizer.json file, not a folder')
+      return tokenizers.import({ projectId, path: file.path, displayName: file.name, name, lowercase })
+    },
+    'tokenizers.files': ({ tokenizerId }) => tokenizers.files(tokenizerId),
+    'tokenizers.save': async ({ tokenizerId }) => {
+      tokenizers.get(tokenizerId)
+      if (!studio.pickFile) throw new StudioError('UNSUPPORTED', 'This studio has no native folder dialog: download the files instead')
+      const folder = await studio.pickFile('folder')
+      return folder === null ? null : tokenizers.save(tokenizerId, folder)
+    },
+    'tokenizers.encode': (args) => tokenizers.encode(args),
+    'tokenizers.diagnose': (args) => tokenizers.diagnose(args),
+    'tokenizers.compare': (args) => tokenizers.compare(args),
+    'tokenizers.rename': ({ tokenizerId, name }) => tokenizers.rename(tokenizerId, name),
+    'tokenizers.delete': ({ tokenizerId }) => tokenizers.delete(tokenizerId),
     'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
   }
 }

@@ -8,8 +8,8 @@ export const PROGRESS_INTERVAL_MS = 125
 export interface JobHandle {
   readonly jobId: string
   readonly signal: AbortSignal
-  /** Report progress; coalesced to one event per PROGRESS_INTERVAL_MS. */
-  progress(done: number, total: number | null, items: number): void
+  /** Report progress (with what it is doing now, if that says more); coalesced to one event per PROGRESS_INTERVAL_MS. */
+  progress(done: number, total: number | null, items: number, message?: string): void
   /** Final event: done, failed (with the error's message) or cancelled. */
   finish(state: 'done' | 'failed' | 'cancelled', message?: string): void
 }
@@ -38,20 +38,23 @@ export class Jobs {
     const handle: JobHandle = {
       jobId,
       signal: controller.signal,
-      progress: (done, total, items) => {
+      progress: (done, total, items, message) => {
         const now = this.now()
+        const text = message === undefined ? {} : { message }
         if (now - lastEmit < PROGRESS_INTERVAL_MS) {
-          last = { ...last, done, total, items }
+          last = { ...last, done, total, items, ...text }
           return
         }
         const elapsed = (now - startedAt) / 1000
         const etaSeconds =
           total !== null && done > 0 && elapsed > 0.5 ? Math.max(0, ((total - done) * elapsed) / done) : null
-        emit({ ...last, done, total, items, etaSeconds })
+        emit({ ...last, done, total, items, etaSeconds, ...text })
       },
       finish: (state, message) => {
         this.running.delete(jobId)
-        emit({ ...last, state, etaSeconds: 0, ...(message === undefined ? {} : { message }) })
+        // A running phase message does not describe the end.
+        const { message: _phase, ...rest } = last
+        emit({ ...rest, state, etaSeconds: 0, ...(message === undefined ? {} : { message }) })
       },
     }
     this.running.set(jobId, { controller, handle })

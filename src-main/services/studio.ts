@@ -8,12 +8,16 @@ import { FileRegistry } from './files.ts'
 import { Jobs } from './jobs.ts'
 import { ProjectsService } from './projects.ts'
 import { SearchIndexer } from './search-index.ts'
+import { TokenizersService } from './tokenizers.ts'
+import { TrainingWorker } from './worker.ts'
 import { version } from './version.ts'
 
 export interface StudioOptions extends OpenOptions {
   home: string
   /** A native file dialog (Electron); absent elsewhere. Resolves to a path or null if dismissed. */
   pickFile?: (kind: 'file' | 'folder') => Promise<string | null>
+  /** The built worker entry (out/main/worker.js); entries pass the one beside them. */
+  workerPath?: string
 }
 
 /** The composition root shared by Electron, web mode, the CLI and the tests. */
@@ -25,6 +29,8 @@ export class Studio {
   readonly projects: ProjectsService
   readonly corpora: CorporaService
   readonly searchIndex: SearchIndexer
+  readonly worker: TrainingWorker
+  readonly tokenizers: TokenizersService
   readonly pickFile: StudioOptions['pickFile']
   readonly home: string
   readonly databasePath: string
@@ -44,6 +50,11 @@ export class Studio {
     this.searchIndex = new SearchIndexer(this.db, this.jobs, () => this.corpora.isImporting)
     this.corpora.afterImport = (corpusId) => this.searchIndex.schedule(corpusId)
     this.searchIndex.resumeUnfinished()
+    this.worker = new TrainingWorker(options.workerPath ?? missingWorker())
+    this.tokenizers = new TokenizersService(this.db, this.jobs, this.worker, {
+      databasePath: this.databasePath,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
     this.pickFile = options.pickFile
   }
 
@@ -64,7 +75,13 @@ export class Studio {
   }
 
   close(): void {
+    void this.worker.close()
     this.searchIndex.close()
     this.db.close()
   }
+}
+
+/** A path that fails clearly if a studio made without a worker entry is asked to train. */
+function missingWorker(): string {
+  return '(no worker entry: pass workerPath to the Studio)'
 }

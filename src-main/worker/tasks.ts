@@ -1,5 +1,6 @@
 import { cancelled } from '../core/errors.ts'
 import type { TaskProgress } from './protocol.ts'
+import { trainTokenizerTask, type TrainTokenizerInput } from './tokenizer-task.ts'
 
 export interface TaskContext {
   signal: AbortSignal
@@ -9,6 +10,8 @@ export type Task = (input: unknown, context: TaskContext) => Promise<unknown>
 
 /** Tasks the worker runs, by name. Inputs arrive by structured clone from the main process. */
 export const tasks: Record<string, Task> = {
+  'tokenizer.train': (input, context) => trainTokenizerTask(input as TrainTokenizerInput, context),
+
   /** Answers its input after `ms`, reporting progress; used to test the worker's plumbing. */
   'diagnostics.echo': async (input, { signal, progress }) => {
     const { value, ms = 0, crash = false } = input as { value: unknown; ms?: number; crash?: boolean }

@@ -1,7 +1,7 @@
 // End-to-end tests: the built studio in web mode, driven in Chromium (and in Electron where its
 // binary exists). Run after `npm run build`: `node tests/e2e/run.mjs [name filter]`.
 // Prints `N passed, N failed` last and exits non-zero when a test failed.
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { _electron, chromium } from 'playwright-core'
 import {
@@ -71,10 +71,10 @@ test('wizard shell: steps, placeholders, remembered project', async ({ page, ser
   }
   assert((await steps.nth(0).getAttribute('aria-current')) === 'step', 'Import step should be aria-current=step')
 
-  await steps.nth(1).click()
-  await expectText(page.getByRole('heading', { level: 1 }), 'Tokenizer')
+  await steps.nth(2).click()
+  await expectText(page.getByRole('heading', { level: 1 }), 'Pre-train')
   await expectText(page.locator('main'), 'coming in a later release')
-  assert((await steps.nth(1).getAttribute('aria-current')) === 'step', 'Tokenizer step should now be current')
+  assert((await steps.nth(2).getAttribute('aria-current')) === 'step', 'Pre-train step should now be current')
   ensureResults()
   await page.emulateMedia({ colorScheme: 'dark' })
   await page.screenshot({ path: join(results, 'placeholder-dark-system.png') })
@@ -213,6 +213,145 @@ test('shows import progress and cancels a large import', async ({ page, server }
     await cancel.click()
     await expectText(page.getByRole('status').filter({ hasText: /documents ·/ }), 'cancelled', { timeout: 20_000 })
     await expectText(page.locator('main'), 'No corpora in this project yet')
+  } finally {
+    removeHome(dir)
+  }
+})
+
+// ---------------------------------------------------------------- tokenizer step (web mode)
+
+/** Trains a vocabulary of `size` from the Train form; waits for its view. */
+async function trainTokenizer(page, size) {
+  await page.getByLabel('Vocabulary size', { exact: true }).fill(String(size))
+  const name = await page.getByLabel('Name', { exact: true }).inputValue()
+  assert(name === `wordpiece-${size}-stories`, `default tokenizer name: expected wordpiece-${size}-stories, got ${name}`)
+  await page.locator('main').getByRole('button', { name: 'Train', exact: true }).click()
+  await expectText(page.locator('#tokenizer-view-title'), name, { timeout: 60_000 })
+  return name
+}
+
+test('tokenizer: trains, diagnoses, live pieces, compares, downloads, imports', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'Vocabulary')
+  await uploadAndPreview(page, 'stories.txt')
+  await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+  await expectText(page.locator('[data-stat="documents"]'), /^326$/, { timeout: 30_000 })
+
+  await page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button', { name: /Tokenizer/ }).click()
+  await expectText(page.getByRole('heading', { level: 1 }).filter({ visible: true }), 'Tokenizer')
+  // No tokenizer yet: the step opens on the Train form, with BERT's size by default.
+  await page.locator('#train-title').waitFor()
+  const defaultSize = await page.getByLabel('Vocabulary size', { exact: true }).inputValue()
+  assert(defaultSize === '30522', `default vocabulary size: expected 30522, got ${defaultSize}`)
+  await page.getByText('Advanced').click()
+  ensureResults()
+  await page.screenshot({ path: join(results, 'tokenizer-train.png'), fullPage: true })
+  const first = await trainTokenizer(page, 400)
+
+  const piecesPerWord = Number((await expectText(page.locator('[data-stat="pieces-per-word"]'), /\d/)).replace(',', '.'))
+  assert(piecesPerWord > 1, `a 400-token vocabulary splits words: pieces per word ${piecesPerWord} should be > 1`)
+  await expectText(page.locator('#split-words tbody'), /\S/)
+  await expectText(page.locator('[data-stat="merges"]'), /[1-9]/)
+
+  // The live box: pieces as chips, counts, continuation pieces attached; Enter changes nothing.
+  const live = page.getByLabel('Type a sentence and see its pieces')
+  await live.fill('unaffable running')
+  await expectText(page.locator('#live-counts'), /^2 words · \d+ pieces/)
+  const pieces = await page.locator('#live-pieces .piece').evaluateAll((chips) => chips.map((chip) => chip.title.split(' · ')[0]))
+  assert(pieces.length > 2, `"unaffable running" should be more than 2 pieces with 400 tokens, saw ${JSON.stringify(pieces)}`)
+  assert((await page.locator('#live-pieces .piece.continuation').count()) > 0, 'some pieces should be ## continuations')
+  console.log(`    unaffable running → ${pieces.join(' ')}`)
+  await live.press('Enter')
+  assert((await live.inputValue()) === 'unaffable running', 'Enter must leave the sentence as it is')
+  await page.getByLabel("Also ask the studio's encoder (what training will use)").check()
+  await expectText(page.locator('.agreement'), 'The studio agrees')
+  // Keyboard: from the box, Tab reaches the first piece, which shows its id.
+  await live.focus()
+  await page.keyboard.press('Tab')
+  await expectText(page.locator('#live-pieces .piece:focus'), /id \d+/)
+  ensureResults()
+  await page.getByRole('region', { name: 'Try it' }).screenshot({ path: join(results, 'tokenizer-live.png') })
+
+  ensureResults()
+  await page.getByLabel('Theme').selectOption('light')
+  await page.screenshot({ path: join(results, 'tokenizer-light.png'), fullPage: true })
+  await page.getByLabel('Theme').selectOption('dark')
+  await page.screenshot({ path: join(results, 'tokenizer-dark.png'), fullPage: true })
+  await page.getByLabel('Theme').selectOption('light')
+
+  // A second, smaller vocabulary, compared with the first on the same corpus.
+  await page.getByRole('button', { name: 'Train new' }).click()
+  const second = await trainTokenizer(page, 300)
+  await page.getByLabel('Compare with').selectOption({ label: `${first} (400)` })
+  await page.locator('main').getByRole('button', { name: 'Compare', exact: true }).click()
+  await expectText(page.locator('#compare-metrics'), 'Pieces per word')
+  await expectText(page.locator('#compare-metrics thead'), first)
+  await expectText(page.locator('#compare-differences tbody'), /\S/)
+  await page.locator('#compare-title').scrollIntoViewIfNeeded()
+  await page.screenshot({ path: join(results, 'tokenizer-compare.png'), fullPage: true })
+
+  // Web mode downloads the files.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download vocab.txt' }).click(),
+  ])
+  assert(download.suggestedFilename() === 'vocab.txt', `download name: ${download.suggestedFilename()}`)
+  const vocab = readFileSync(await download.path(), 'utf8').split('\n').filter(Boolean)
+  assert(vocab[0] === '[PAD]' && vocab.length <= 300, `vocab.txt of ${second}: ${vocab.length} lines starting ${vocab[0]}`)
+
+  // Import a vocab.txt, cased.
+  await page.getByRole('button', { name: 'Import file' }).click()
+  await page.locator('#tokenizer-file').setInputFiles(join(fixtures, 'vocab.txt'))
+  await page.getByLabel('Cased: capitals are kept').check()
+  const importedName = await page.getByLabel('Name', { exact: true }).inputValue()
+  await page.getByRole('button', { name: 'Import tokenizer' }).click()
+  await expectText(page.locator('#tokenizer-view-title'), importedName)
+  await expectText(page.locator('#tokenizers-title + .new + ul, #tokenizers-title ~ ul'), importedName)
+  await expectText(page.locator('#tokenizer-view-title + p'), /104 tokens, cased/)
+  // Cased, and a character it has never seen becomes a highlighted [UNK].
+  await live.fill('The runner was walking ✓')
+  await expectText(page.locator('#live-counts'), /^5 words · \d+ pieces .* · 1 \[UNK\]/)
+  await expectText(page.locator('#live-pieces .piece.unknown'), '[UNK]')
+  await page.getByRole('region', { name: 'Try it' }).screenshot({ path: join(results, 'tokenizer-imported-live.png') })
+
+  // Rename, then delete with confirmation: the one trained before it is shown again.
+  await page.getByRole('button', { name: `Rename ${importedName}` }).click()
+  await page.getByLabel(`New name for ${importedName}`).fill('tiny cased vocabulary')
+  await page.getByRole('button', { name: 'Save', exact: true }).click()
+  await expectText(page.locator('#tokenizer-view-title'), 'tiny cased vocabulary')
+  await page.getByRole('button', { name: 'Delete tiny cased vocabulary' }).click()
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete tokenizer' }).click()
+  await expectText(page.locator('#tokenizer-view-title'), second)
+  assert((await page.getByText('tiny cased vocabulary').count()) === 0, 'the deleted tokenizer should leave the list')
+})
+
+test('tokenizer: shows training progress and cancels', async ({ page, server }) => {
+  // Many distinct made-up words: counting and merging take long enough to watch and cancel.
+  const dir = tempHome()
+  const file = join(dir, 'made-up.txt')
+  let seed = 7
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'qua', 'zen', 'dra', 'pli', 'ost', 'ur', 'ex', 'ba']
+  const word = () => Array.from({ length: 2 + Math.floor(random() * 4) }, () => syllables[Math.floor(random() * syllables.length)]).join('')
+  const lines = Array.from({ length: 60_000 }, () => Array.from({ length: 12 }, word).join(' '))
+  writeFileSync(file, lines.join('\n') + '\n')
+  try {
+    await page.goto(server.url)
+    await createProject(page, 'Cancel training')
+    await page.locator('#import-file').setInputFiles(file)
+    await page.locator('#preview-documents-title').waitFor({ timeout: 15_000 })
+    await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+    await expectText(page.locator('[data-stat="documents"]'), /^60,000$/, { timeout: 30_000 })
+    await page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button', { name: /Tokenizer/ }).click()
+    await page.locator('#train-title').waitFor()
+    await page.locator('main').getByRole('button', { name: 'Train', exact: true }).click()
+    const cancel = page.getByRole('button', { name: 'Cancel training' })
+    await cancel.waitFor({ timeout: 10_000 })
+    await expectText(page.getByTestId('train-status'), /(Counting words|Merging pieces) · [1-9]\d*% · [\d,]+ documents/, { timeout: 20_000 })
+    await page.screenshot({ path: join(results, 'tokenizer-progress.png'), fullPage: true })
+    await cancel.click()
+    await expectText(page.getByTestId('train-status'), 'cancelled', { timeout: 20_000 })
+    await expectText(page.locator('main'), 'No tokenizers in this project yet')
   } finally {
     removeHome(dir)
   }

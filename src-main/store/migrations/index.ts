@@ -49,4 +49,29 @@ export const migrations: readonly { version: number; name: string; sql: string }
       ALTER TABLE corpora ADD COLUMN search_ready INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    name: 'tokenizers',
+    // The tokenizer.json text is the tokenizer: vocabulary and normalisation in the format Hugging
+    // Face loads; its hash pins it in checkpoints.
+    sql: `
+      CREATE TABLE tokenizers (
+        id              INTEGER PRIMARY KEY,
+        project_id      INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        name            TEXT NOT NULL,
+        origin          TEXT NOT NULL CHECK (origin IN ('trained', 'imported')),
+        corpus_id       INTEGER REFERENCES corpora(id) ON DELETE SET NULL,
+        source_name     TEXT NOT NULL,
+        options_json    TEXT,
+        tokenizer_json  TEXT NOT NULL,
+        vocab_size      INTEGER NOT NULL,
+        lowercase       INTEGER NOT NULL,
+        hash            TEXT NOT NULL,
+        train_json      TEXT,
+        diagnostics_json TEXT,
+        created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (project_id, name)
+      );
+    `,
+  },
 ]

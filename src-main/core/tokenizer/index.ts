@@ -1,0 +1,7 @@
+export * from './format.ts'
+export * from './normalize.ts'
+export * from './template.ts'
+export * from './encoder.ts'
+export * from './trainer.ts'
+export * from './files.ts'
+export * from './diagnostics.ts'

@@ -3,11 +3,12 @@
  * and prints its result as one compact JSON object, the last line on stdout; progress goes to
  * stderr; on failure it prints `{"error":{"code","message"}}` and exits non-zero.
  */
+import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs'
 import { basename, extname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ImportOptions, TokenizerTrainOptions, type JobProgress } from './contract/index.ts'
+import { ImportOptions, PretrainRequest, TokenizerTrainOptions, type JobProgress, type RunSummary } from './contract/index.ts'
 import type { BertTokenizer, EncodeInput } from './core/tokenizer/index.ts'
 import { StudioError } from './core/errors.ts'
 import { toFailure } from './services/handlers.ts'
@@ -21,11 +22,21 @@ Verbs:
   import <file|folder> --name NAME [--format txt|csv|tsv|jsonl|folder] [--split line|paragraph]
                        [--text-column C] [--label-column C]
   corpora              list the project's corpora
+  documents --corpus ID [--query Q] [--offset N] [--limit N]
+                       a page of a corpus' documents, optionally only those matching Q (builds the
+                       word index first if it is not ready)
   projects             list projects
   tokenizer train (--corpus ID | --input FILE) --out DIR [--vocab-size N] [--cased] [--min-frequency N]
                        [--limit-alphabet N] [--name NAME]
                        train a WordPiece vocabulary; writes vocab.txt and tokenizer.json into DIR
   tokenizers           list the project's tokenizers
+  pretrain --corpus ID --tokenizer ID|DIR [--preset tiny|mini|small|medium|base] [--seq 128] [--batch 32]
+                       [--micro-batch N] [--steps N | --epochs N] [--lr 1e-4] [--seed N] [--backend B] [--name NAME]
+                       [--checkpoint-every N] [--validate-every N] [--whole-word-mask]
+                       pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies
+  resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
+  fill-mask --run ID --text "the [MASK] sat on the mat" [--top-k 5]
+  runs                 list the project's runs
   tokenize --tokenizer ID|DIR --input FILE [--pairs] [--max-length N] [--output FILE]
                        one JSON line per input line: {"input_ids","token_type_ids","tokens"}
 
@@ -57,6 +68,24 @@ async function main(argv: string[]): Promise<unknown> {
       tokenizer: { type: 'string' },
       pairs: { type: 'boolean' },
       'max-length': { type: 'string' },
+      query: { type: 'string' },
+      preset: { type: 'string' },
+      seq: { type: 'string' },
+      batch: { type: 'string' },
+      'micro-batch': { type: 'string' },
+      steps: { type: 'string' },
+      epochs: { type: 'string' },
+      lr: { type: 'string' },
+      seed: { type: 'string' },
+      backend: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      'validate-every': { type: 'string' },
+      'whole-word-mask': { type: 'boolean' },
+      run: { type: 'string' },
+      text: { type: 'string' },
+      'top-k': { type: 'string' },
+      offset: { type: 'string' },
+      limit: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -74,6 +103,8 @@ async function main(argv: string[]): Promise<unknown> {
         return await importVerb(studio, project.id, rest, values)
       case 'corpora':
         return { corpora: studio.corpora.list(project.id) }
+      case 'documents':
+        return await documentsVerb(studio, values)
       case 'projects':
         return { projects: studio.projects.list() }
       case 'tokenizer':
@@ -83,6 +114,18 @@ async function main(argv: string[]): Promise<unknown> {
         return { tokenizers: studio.tokenizers.list(project.id) }
       case 'tokenize':
         return await tokenizeVerb(studio, values)
+      case 'pretrain':
+        return await pretrainVerb(studio, project.id, values)
+      case 'resume': {
+        const runId = requiredInt(values, 'run')
+        return runResult(await followRun(studio, runId, () => studio.runs.resume(runId)))
+      }
+      case 'fill-mask': {
+        if (typeof values.text !== 'string') throw new StudioError('VALIDATION', 'fill-mask needs --text "… [MASK] …"')
+        return await studio.runs.fillMask({ runId: requiredInt(values, 'run'), text: values.text, topK: intOption(values, 'top-k', 5)! })
+      }
+      case 'runs':
+        return { runs: studio.runs.list(project.id).map(({ config: _config, modelConfig: _model, ...run }) => run) }
       default:
         throw new StudioError('VALIDATION', `Unknown verb "${verb}". ${USAGE}`)
     }
@@ -137,6 +180,133 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
     process.off('SIGINT', onSigint)
     unsubscribe()
   }
+}
+
+function requiredInt(values: Values, name: string): number {
+  const value = intOption(values, name)
+  if (value === undefined) throw new StudioError('VALIDATION', `--${name} is required`)
+  return value
+}
+
+function numberOption(values: Values, name: string): number | undefined {
+  const raw = values[name]
+  if (raw === undefined) return undefined
+  const value = Number(raw)
+  if (typeof raw !== 'string' || !Number.isFinite(value)) throw new StudioError('VALIDATION', `--${name} must be a number, got "${String(raw)}"`)
+  return value
+}
+
+async function pretrainVerb(studio: Studio, projectId: number, values: Values): Promise<unknown> {
+  if (typeof values.backend === 'string') process.env.STUDIO_BACKEND = values.backend
+  const corpusId = requiredInt(values, 'corpus')
+  if (typeof values.tokenizer !== 'string') throw new StudioError('VALIDATION', 'pretrain needs --tokenizer ID|DIR')
+  const tokenizerId = tokenizerIdFor(studio, projectId, values.tokenizer)
+  const corpus = studio.corpora.get(corpusId)
+  const parsed = PretrainRequest.safeParse({
+    projectId,
+    corpusId,
+    tokenizerId,
+    name: typeof values.name === 'string' ? values.name : `${values.preset ?? 'tiny'}-${corpus.name}-${new Date().toISOString().slice(0, 19)}`,
+    preset: values.preset,
+    seqLength: intOption(values, 'seq'),
+    batchSize: intOption(values, 'batch'),
+    microBatchSize: intOption(values, 'micro-batch'),
+    steps: intOption(values, 'steps'),
+    epochs: numberOption(values, 'epochs'),
+    learningRate: numberOption(values, 'lr'),
+    seed: intOption(values, 'seed'),
+    checkpointEvery: intOption(values, 'checkpoint-every'),
+    validateEvery: intOption(values, 'validate-every'),
+    wholeWordMask: values['whole-word-mask'] === true ? true : undefined,
+  })
+  if (!parsed.success) {
+    throw new StudioError('VALIDATION', parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; '))
+  }
+  return runResult(await followRun(studio, null, () => studio.runs.pretrain(parsed.data)))
+}
+
+/** A stored tokenizer by id, or a folder/file imported once (reused when its content is already stored). */
+function tokenizerIdFor(studio: Studio, projectId: number, reference: string): number {
+  if (/^\d+$/.test(reference) && !existsSync(reference)) return studio.tokenizers.get(Number(reference)).id
+  const tokenizer = resolveTokenizer(studio, reference)
+  const hash = createHash('sha256').update(JSON.stringify(tokenizer.json)).digest('hex')
+  const existing = studio.tokenizers.list(projectId).find((t) => t.hash === hash)
+  if (existing) return existing.id
+  const path = statSync(resolve(reference)).isDirectory()
+    ? [join(reference, 'tokenizer.json'), join(reference, 'vocab.txt')].find((p) => existsSync(p))!
+    : resolve(reference)
+  const base = basename(resolve(reference))
+  const taken = new Set(studio.tokenizers.list(projectId).map((t) => t.name))
+  let name = base
+  for (let i = 2; taken.has(name); i++) name = `${base}-${i}`
+  return studio.tokenizers.import({ projectId, path, displayName: basename(path), name, lowercase: tokenizer.settings.lowercase }).id
+}
+
+/** Starts (or resumes) a run, prints its progress to stderr, and resolves when it stops. Ctrl-C pauses it. */
+async function followRun(studio: Studio, runId: number | null, start: () => RunSummary): Promise<RunSummary> {
+  let id = runId
+  const unsubscribe = studio.bus.subscribe((event, payload) => {
+    if (event !== 'run.progress' || payload.runId !== id) return
+    const m = payload.metrics
+    const loss = m.loss === undefined ? '' : ` loss ${m.loss.toFixed(4)}`
+    const eta = payload.etaSeconds ? `, ETA ${Math.ceil(payload.etaSeconds)} s` : ''
+    process.stderr.write(`${payload.phase} ${payload.step}/${payload.totalSteps ?? '?'}${loss}${eta}\n`)
+  })
+  // Ctrl-C pauses: the current step finishes, a checkpoint is written, and `resume` continues.
+  const onSigint = () => {
+    if (id !== null) studio.runs.pause(id)
+  }
+  process.once('SIGINT', onSigint)
+  try {
+    const started = start()
+    id = started.id
+    return await studio.runs.wait(started.id)
+  } finally {
+    process.off('SIGINT', onSigint)
+    unsubscribe()
+  }
+}
+
+function runResult(run: RunSummary): unknown {
+  if (run.status === 'crashed') throw new StudioError('INTERNAL', `Run ${run.id} crashed: ${run.error ?? 'unknown error'}`)
+  const m = run.lastMetrics
+  return {
+    run_id: run.id,
+    status: run.status,
+    step: run.step,
+    total_steps: run.totalSteps,
+    backend: run.backend,
+    loss: m.loss ?? null,
+    mlm_loss: m.mlm_loss ?? null,
+    mlm_accuracy: m.mlm_accuracy ?? null,
+    nsp_loss: m.nsp_loss ?? null,
+    nsp_accuracy: m.nsp_accuracy ?? null,
+    validation_loss: m.validation_loss ?? null,
+    validation_mlm_loss: m.validation_mlm_loss ?? null,
+    validation_mlm_accuracy: m.validation_mlm_accuracy ?? null,
+    validation_nsp_accuracy: m.validation_nsp_accuracy ?? null,
+    tokens_per_second: m.tokens_per_second ?? null,
+    error: run.error,
+  }
+}
+
+async function documentsVerb(studio: Studio, values: Values): Promise<unknown> {
+  const corpusId = intOption(values, 'corpus')
+  if (corpusId === undefined) throw new StudioError('VALIDATION', 'documents needs --corpus ID')
+  const corpus = studio.corpora.get(corpusId)
+  const query = typeof values.query === 'string' ? values.query : ''
+  let indexSeconds: number | null = null
+  if (query !== '' && !corpus.searchReady) {
+    const started = performance.now()
+    await withProgress(studio, `index-${corpusId}`, async () => {
+      studio.searchIndex.schedule(corpusId)
+      await studio.searchIndex.idle()
+    })
+    indexSeconds = (performance.now() - started) / 1000
+  }
+  const started = performance.now()
+  const page = studio.corpora.documents({ corpusId, query, offset: intOption(values, 'offset', 0)!, limit: intOption(values, 'limit', 20)! })
+  return { ...page, milliseconds: performance.now() - started, index_seconds: indexSeconds }
 }
 
 /** A whole number option, or the default; a clear error otherwise. */

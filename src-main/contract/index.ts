@@ -42,6 +42,38 @@ export const TokenizerTrainOptions = z
   .strict()
 export type TokenizerTrainOptions = z.infer<typeof TokenizerTrainOptions>
 
+export const ModelPreset = z.enum(['tiny', 'mini', 'small', 'medium', 'base'])
+export type ModelPreset = z.infer<typeof ModelPreset>
+
+/** What the analyst chooses for a pre-training run; defaults follow the BERT recipe. */
+export const PretrainRequest = z
+  .object({
+    projectId: id,
+    corpusId: id,
+    tokenizerId: id,
+    name,
+    preset: ModelPreset.default('tiny'),
+    seqLength: z.number().int().min(16).max(512).default(128),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    /** Examples per forward pass; the batch is accumulated over batch / microBatch passes. */
+    microBatchSize: z.number().int().min(1).max(4096).optional(),
+    /** Exactly one of steps and epochs; neither: 1 epoch. */
+    steps: z.number().int().min(1).max(10_000_000).optional(),
+    epochs: z.number().positive().max(10_000).optional(),
+    learningRate: z.number().positive().max(1).default(1e-4),
+    warmupFraction: z.number().min(0).max(0.5).default(0.1),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
+    checkpointEvery: z.number().int().min(1).max(1_000_000).default(500),
+    validateEvery: z.number().int().min(1).max(1_000_000).default(250),
+    wholeWordMask: z.boolean().default(false),
+  })
+  .strict()
+  .refine((r) => r.steps === undefined || r.epochs === undefined, { message: 'give steps or epochs, not both' })
+  .refine((r) => r.microBatchSize === undefined || r.batchSize % r.microBatchSize === 0, {
+    message: 'the batch size must be a multiple of the micro-batch size',
+  })
+export type PretrainRequest = z.infer<typeof PretrainRequest>
+
 // ---------------------------------------------------------------- value types
 
 export interface AppInfo {
@@ -215,7 +247,68 @@ export interface TokenizerComparison {
   differences: { word: string; first: string[]; second: string[]; count: number }[]
 }
 
-export type JobKind = 'import' | 'index' | 'tokenizer'
+export type RunStatus = 'queued' | 'running' | 'paused' | 'done' | 'diverged' | 'crashed' | 'cancelled'
+
+export interface RunSummary {
+  id: number
+  projectId: number
+  kind: 'pretrain' | 'finetune'
+  name: string
+  status: RunStatus
+  corpusId: number | null
+  tokenizerId: number | null
+  parentRunId: number | null
+  backend: string | null
+  step: number
+  totalSteps: number | null
+  epoch: number
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+  error: string | null
+  /** Step of the latest checkpoint; null: nothing to resume from. */
+  checkpointStep: number | null
+  /** The analyst's request, the resolved model, training and data configs (as stored). */
+  config: unknown
+  modelConfig: unknown
+  /** The latest value of each training metric and each validation metric. */
+  lastMetrics: Record<string, number>
+}
+
+export interface MetricSeries {
+  name: string
+  split: 'train' | 'validation'
+  steps: number[]
+  values: (number | null)[]
+}
+
+export interface FillMaskResult {
+  text: string
+  masks: { position: number; candidates: { token: string; probability: number }[] }[]
+}
+
+export interface TrainingPlan {
+  backend: string
+  parameters: number
+  memoryBytes: number
+  stepMs: number
+  totalSteps: number
+  estimatedSeconds: number
+  tokensPerSecond: number
+}
+
+/** Coalesced progress of a training run, at most every ~125 ms. */
+export interface RunProgress {
+  runId: number
+  status: RunStatus
+  phase: string
+  step: number
+  totalSteps: number | null
+  etaSeconds: number | null
+  metrics: Record<string, number>
+}
+
+export type JobKind = 'import' | 'index' | 'tokenizer' | 'train'
 export interface JobProgress {
   jobId: string
   kind: JobKind
@@ -305,6 +398,20 @@ export const channels = {
   'tokenizers.rename': channel<TokenizerInfo>()(z.object({ tokenizerId: id, name }).strict()),
   'tokenizers.delete': channel<void>()(z.object({ tokenizerId: id }).strict()),
 
+  'runs.list': channel<RunSummary[]>()(z.object({ projectId: id }).strict()),
+  'runs.get': channel<RunSummary>()(z.object({ runId: id }).strict()),
+  /** Queues a pre-training run; it starts when the worker is free and reports run.progress. */
+  'runs.pretrain': channel<RunSummary>()(PretrainRequest),
+  /** A short calibration run on this machine's backend: step time, memory, estimated duration. */
+  'runs.plan': channel<TrainingPlan>()(PretrainRequest),
+  'runs.pause': channel<RunSummary>()(z.object({ runId: id }).strict()),
+  'runs.resume': channel<RunSummary>()(z.object({ runId: id }).strict()),
+  'runs.cancel': channel<RunSummary>()(z.object({ runId: id }).strict()),
+  'runs.metrics': channel<MetricSeries[]>()(z.object({ runId: id }).strict()),
+  'runs.fillMask': channel<FillMaskResult>()(
+    z.object({ runId: id, text: z.string().min(1).max(5_000), topK: z.number().int().min(1).max(20).default(5) }).strict(),
+  ),
+
   'jobs.cancel': channel<boolean>()(z.object({ jobId }).strict()),
 } as const
 
@@ -319,6 +426,7 @@ export const channelNames = Object.keys(channels) as ChannelName[]
 
 export const events = {
   'job.progress': {} as JobProgress,
+  'run.progress': {} as RunProgress,
 } as const
 export type EventName = keyof typeof events
 export type EventPayload<E extends EventName> = (typeof events)[E]

@@ -23,7 +23,7 @@ export type Handlers = { [C in ChannelName]: Handler<C> }
 
 /** Every channel's implementation, over the studio's services. The type makes a missing one a compile error. */
 export function createHandlers(studio: Studio): Handlers {
-  const { projects, corpora, files, jobs, tokenizers } = studio
+  const { projects, corpora, files, jobs, tokenizers, runs } = studio
   return {
     'app.info': (_args, context) => studio.info(context.transport === 'electron' ? 'electron' : 'web'),
     'projects.list': () => projects.list(),
@@ -66,6 +66,15 @@ export function createHandlers(studio: Studio): Handlers {
     'tokenizers.compare': (args) => tokenizers.compare(args),
     'tokenizers.rename': ({ tokenizerId, name }) => tokenizers.rename(tokenizerId, name),
     'tokenizers.delete': ({ tokenizerId }) => tokenizers.delete(tokenizerId),
+    'runs.list': ({ projectId }) => runs.list(projectId),
+    'runs.get': ({ runId }) => runs.get(runId),
+    'runs.pretrain': (request) => runs.pretrain(request),
+    'runs.plan': (request) => runs.plan(request),
+    'runs.pause': ({ runId }) => runs.pause(runId),
+    'runs.resume': ({ runId }) => runs.resume(runId),
+    'runs.cancel': ({ runId }) => runs.cancel(runId),
+    'runs.metrics': ({ runId }) => runs.metrics(runId),
+    'runs.fillMask': (request) => runs.fillMask(request),
     'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
   }
 }

@@ -8,6 +8,7 @@ import { FileRegistry } from './files.ts'
 import { Jobs } from './jobs.ts'
 import { ProjectsService } from './projects.ts'
 import { SearchIndexer } from './search-index.ts'
+import { RunsService } from './runs.ts'
 import { TokenizersService } from './tokenizers.ts'
 import { TrainingWorker } from './worker.ts'
 import { version } from './version.ts'
@@ -31,6 +32,7 @@ export class Studio {
   readonly searchIndex: SearchIndexer
   readonly worker: TrainingWorker
   readonly tokenizers: TokenizersService
+  readonly runs: RunsService
   readonly pickFile: StudioOptions['pickFile']
   readonly home: string
   readonly databasePath: string
@@ -55,6 +57,12 @@ export class Studio {
       databasePath: this.databasePath,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     })
+    this.runs = new RunsService(this.db, this.bus, this.worker, {
+      databasePath: this.databasePath,
+      home: this.home,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
+    this.runs.recoverAfterCrash()
     this.pickFile = options.pickFile
   }
 

@@ -11,6 +11,7 @@ interface Pending {
   reject: (error: Error) => void
   signal: AbortSignal | undefined
   started: boolean
+  onStart?: () => void
 }
 
 /**
@@ -26,7 +27,11 @@ export class TrainingWorker {
 
   constructor(private readonly workerPath: string) {}
 
-  run<T>(task: string, input: unknown, options: { signal?: AbortSignal; onProgress?: (p: TaskProgress) => void } = {}): Promise<T> {
+  run<T>(
+    task: string,
+    input: unknown,
+    options: { signal?: AbortSignal; pauseSignal?: AbortSignal; onProgress?: (p: TaskProgress) => void; onStart?: () => void } = {},
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (options.signal?.aborted) return reject(new StudioError('CANCELLED', 'Cancelled'))
       const pending: Pending = {
@@ -40,6 +45,14 @@ export class TrainingWorker {
         started: false,
       }
       options.signal?.addEventListener('abort', () => this.cancel(pending), { once: true })
+      options.pauseSignal?.addEventListener(
+        'abort',
+        () => {
+          if (this.current === pending) this.post({ type: 'pause', taskId: pending.taskId })
+        },
+        { once: true },
+      )
+      pending.onStart = options.onStart ?? (() => {})
       this.queue.push(pending)
       this.pump()
     })
@@ -71,6 +84,7 @@ export class TrainingWorker {
     // A running task keeps the process alive; an idle worker must not (a CLI would never exit).
     this.ensureWorker().ref()
     this.post({ type: 'run', taskId: pending.taskId, task: pending.task, input: pending.input })
+    pending.onStart?.()
   }
 
   private post(message: ToWorker): void {

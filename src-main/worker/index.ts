@@ -12,11 +12,16 @@ import { tasks } from './tasks.ts'
 if (!parentPort) throw new Error('worker/index.js must run as a worker thread')
 const port = parentPort
 const send = (message: FromWorker) => port.postMessage(message)
-const running = new Map<string, AbortController>()
+const running = new Map<string, { controller: AbortController; paused: boolean }>()
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'cancel') {
-    running.get(message.taskId)?.abort()
+    running.get(message.taskId)?.controller.abort()
+    return
+  }
+  if (message.type === 'pause') {
+    const task = running.get(message.taskId)
+    if (task) task.paused = true
     return
   }
   void run(message.taskId, message.task, message.input)
@@ -29,7 +34,8 @@ async function run(taskId: string, name: string, input: unknown): Promise<void> 
     return
   }
   const controller = new AbortController()
-  running.set(taskId, controller)
+  const state = { controller, paused: false }
+  running.set(taskId, state)
   let lastSent = 0
   let pending: TaskProgress | null = null
   const flush = () => {
@@ -40,6 +46,7 @@ async function run(taskId: string, name: string, input: unknown): Promise<void> 
   try {
     const value = await task(input, {
       signal: controller.signal,
+      pauseRequested: () => state.paused,
       progress: (progress) => {
         pending = progress
         if (Date.now() - lastSent >= PROGRESS_INTERVAL_MS) flush()

@@ -4,6 +4,8 @@ import type { ErrorCode } from '../contract/index.ts'
 export type ToWorker =
   | { type: 'run'; taskId: string; task: string; input: unknown }
   | { type: 'cancel'; taskId: string }
+  /** Finish the current step, checkpoint, and stop (training tasks). */
+  | { type: 'pause'; taskId: string }
 
 /** Progress as it leaves the worker: coalesced, at most every PROGRESS_INTERVAL_MS. */
 export interface TaskProgress {
@@ -11,6 +13,8 @@ export interface TaskProgress {
   done: number
   total: number | null
   items: number
+  /** The latest metrics (training tasks). */
+  metrics?: Record<string, number>
 }
 
 /** Worker → main. */

@@ -1,9 +1,12 @@
 import { cancelled } from '../core/errors.ts'
 import type { TaskProgress } from './protocol.ts'
+import { fillMaskTask, planTask, pretrainTask, type FillMaskTaskInput, type PlanTaskInput, type PretrainTaskInput } from './pretrain-task.ts'
 import { trainTokenizerTask, type TrainTokenizerInput } from './tokenizer-task.ts'
 
 export interface TaskContext {
   signal: AbortSignal
+  /** Whether main asked to pause (training stops at the next step boundary, after a checkpoint). */
+  pauseRequested(): boolean
   progress(progress: TaskProgress): void
 }
 export type Task = (input: unknown, context: TaskContext) => Promise<unknown>
@@ -11,6 +14,9 @@ export type Task = (input: unknown, context: TaskContext) => Promise<unknown>
 /** Tasks the worker runs, by name. Inputs arrive by structured clone from the main process. */
 export const tasks: Record<string, Task> = {
   'tokenizer.train': (input, context) => trainTokenizerTask(input as TrainTokenizerInput, context),
+  'train.pretrain': (input, context) => pretrainTask(input as PretrainTaskInput, context),
+  'train.fillMask': (input) => fillMaskTask(input as FillMaskTaskInput),
+  'train.plan': (input, context) => planTask(input as PlanTaskInput, context),
 
   /** Answers its input after `ms`, reporting progress; used to test the worker's plumbing. */
   'diagnostics.echo': async (input, { signal, progress }) => {

@@ -74,4 +74,60 @@ export const migrations: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 4,
+    name: 'runs, metrics, checkpoints',
+    // A checkpoint's tensors are chunked BLOBs (≤ 4 MiB each) written in the same transaction as
+    // the metrics and run state of the step that produced them. Metrics are keyed by
+    // (run, name, step, split), so re-running steps after a resume replaces rather than duplicates.
+    sql: `
+      CREATE TABLE runs (
+        id                INTEGER PRIMARY KEY,
+        project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        kind              TEXT NOT NULL CHECK (kind IN ('pretrain', 'finetune')),
+        name              TEXT NOT NULL,
+        status            TEXT NOT NULL DEFAULT 'queued'
+                            CHECK (status IN ('queued', 'running', 'paused', 'done', 'diverged', 'crashed', 'cancelled')),
+        config_json       TEXT NOT NULL,
+        model_config_json TEXT NOT NULL,
+        corpus_id         INTEGER REFERENCES corpora(id) ON DELETE SET NULL,
+        tokenizer_id      INTEGER REFERENCES tokenizers(id) ON DELETE SET NULL,
+        parent_run_id     INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        backend           TEXT,
+        step              INTEGER NOT NULL DEFAULT 0,
+        epoch             INTEGER NOT NULL DEFAULT 0,
+        created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        started_at        TEXT,
+        finished_at       TEXT,
+        error             TEXT
+      );
+      CREATE INDEX runs_project ON runs (project_id, created_at);
+      CREATE TABLE metrics (
+        run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step       INTEGER NOT NULL,
+        split      TEXT NOT NULL CHECK (split IN ('train', 'validation')),
+        name       TEXT NOT NULL,
+        value      REAL,
+        wall_time  REAL NOT NULL,
+        PRIMARY KEY (run_id, name, step, split)
+      ) WITHOUT ROWID;
+      CREATE TABLE checkpoints (
+        id              INTEGER PRIMARY KEY,
+        run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step            INTEGER NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('interval', 'best', 'final')),
+        validation_loss REAL,
+        manifest_json   TEXT NOT NULL,
+        bytes           INTEGER NOT NULL,
+        created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE INDEX checkpoints_run ON checkpoints (run_id, step);
+      CREATE TABLE checkpoint_chunks (
+        checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+        idx           INTEGER NOT NULL,
+        data          BLOB NOT NULL,
+        PRIMARY KEY (checkpoint_id, idx)
+      );
+    `,
+  },
 ]

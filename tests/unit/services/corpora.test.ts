@@ -71,7 +71,8 @@ describe('import', () => {
     const path = join(home, 'big.txt')
     writeFileSync(path, Array.from({ length: 400_000 }, (_, i) => `document number ${i} with a few words`).join('\n'))
     const events: { state: string; done: number; items: number }[] = []
-    studio.bus.subscribe((_event, payload) => {
+    studio.bus.subscribe((event, payload) => {
+      if (event !== 'job.progress') return
       events.push(payload)
       if (payload.items > 0 && payload.state === 'running') studio.jobs.cancel('cancel-me')
     })

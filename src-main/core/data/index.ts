@@ -1,0 +1,3 @@
+export * from './rng.ts'
+export * from './token-cache.ts'
+export * from './instances.ts'

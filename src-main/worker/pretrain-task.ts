@@ -1,0 +1,330 @@
+/**
+ * Pre-training in the worker: the run's stored config → token cache → data generator, model,
+ * trainer → the run loop, writing metrics and checkpoints through the worker's own connection, each
+ * checkpoint in one transaction with its step. Also the fill-mask probe and the compute plan.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import * as tf from '@tensorflow/tfjs'
+import type { FillMaskResult, PretrainRequest, TrainingPlan } from '../contract/index.ts'
+import { notFound, StudioError } from '../core/errors.ts'
+import { buildTokenCache, PretrainDataGenerator, TokenCache, type DataPosition, type PretrainDataConfig } from '../core/data/index.ts'
+import { BertForPreTraining } from '../core/model/bert.ts'
+import { bertConfigFromJson, estimateTrainingMemory, parameterCount, presetConfig } from '../core/model/config.ts'
+import { initBackend, type BackendSelection } from '../core/model/backend.ts'
+import { BertTokenizer, MASK } from '../core/tokenizer/index.ts'
+import { assertResumable, engineVersions, restoreCheckpoint } from '../core/train/checkpoint.ts'
+import { parseTrainConfig, trainConfigFromJson, type TrainConfig } from '../core/train/config.ts'
+import { runTrainingLoop } from '../core/train/loop.ts'
+import { Trainer } from '../core/train/trainer.ts'
+import type { BertConfig, PretrainBatch } from '../core/train/types.ts'
+import * as runStore from '../store/runs.ts'
+import { tokenizerStore } from '../store/tokenizers.ts'
+import type { TaskContext } from './tasks.ts'
+
+/** What a pre-training run stores as its config: the request and what it resolved to. */
+export interface StoredPretrainConfig {
+  request: PretrainRequest
+  train: TrainConfig
+  data: Partial<PretrainDataConfig>
+  /** Known once the token cache exists (an epoch-length run). */
+  totalSteps: number | null
+}
+
+export interface DatabaseInput {
+  databasePath: string
+  nativeBinding?: string
+}
+
+export interface PretrainTaskInput extends DatabaseInput {
+  runId: number
+  /** Where token caches live (the studio's home/cache). */
+  cacheDir: string
+  studioVersion: string
+}
+
+export interface PretrainTaskOutput {
+  status: 'done' | 'diverged' | 'paused' | 'cancelled'
+  step: number
+  backend: string
+}
+
+let backendSelection: Promise<BackendSelection> | null = null
+/** One backend per worker, chosen once (STUDIO_BACKEND forces one). */
+export function ensureBackend(): Promise<BackendSelection> {
+  backendSelection ??= initBackend()
+  return backendSelection
+}
+
+function openDatabase(input: DatabaseInput, readonly = false): Database.Database {
+  const db = new Database(input.databasePath, { readonly, ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}) })
+  if (!readonly) {
+    db.pragma('synchronous = FULL')
+    db.pragma('foreign_keys = ON')
+  }
+  db.pragma('busy_timeout = 10000')
+  return db
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+interface RunInputs {
+  run: runStore.RunInfo
+  stored: StoredPretrainConfig
+  tokenizer: BertTokenizer
+  tokenizerHash: string
+  modelConfig: BertConfig
+}
+
+function loadRunInputs(db: Database.Database, runId: number): RunInputs {
+  const run = runStore.getRun(db, runId)
+  if (!run) throw notFound(`No run with id ${runId}`)
+  if (run.tokenizerId === null || run.corpusId === null) {
+    throw new StudioError('CONFLICT', `Run ${runId} has lost its corpus or tokenizer (deleted since): it cannot train`)
+  }
+  const tokenizerJson = tokenizerStore.tokenizerJson(db, run.tokenizerId)
+  if (tokenizerJson === undefined) throw notFound(`Run ${runId}'s tokenizer ${run.tokenizerId} no longer exists`)
+  const stored = run.config as StoredPretrainConfig
+  return {
+    run,
+    stored: { ...stored, train: trainConfigFromJson(JSON.stringify(stored.train)) },
+    tokenizer: BertTokenizer.fromTokenizerJson(tokenizerJson, `tokenizer ${run.tokenizerId}`),
+    tokenizerHash: sha256(tokenizerJson),
+    modelConfig: bertConfigFromJson(run.modelConfig as object),
+  }
+}
+
+/** The corpus as token ids, built once per (corpus, tokenizer) and reused by every run. */
+async function ensureTokenCache(
+  db: Database.Database,
+  inputs: RunInputs,
+  cacheDir: string,
+  context: TaskContext,
+): Promise<TokenCache> {
+  const corpusId = inputs.run.corpusId!
+  mkdirSync(cacheDir, { recursive: true })
+  const path = join(cacheDir, `corpus-${corpusId}-${inputs.tokenizerHash.slice(0, 16)}.tokens`)
+  if (!existsSync(path)) {
+    const stats = db.prepare('SELECT stats_json FROM corpora WHERE id = ?').pluck().get(corpusId) as string | undefined
+    if (stats === undefined) throw notFound(`Corpus ${corpusId} no longer exists`)
+    const characters = (JSON.parse(stats) as { characters: number }).characters
+    const reader = openDatabase({ databasePath: db.name }, true)
+    try {
+      const documents = reader
+        .prepare('SELECT ordinal AS id, text FROM documents WHERE corpus_id = ? ORDER BY ordinal')
+        .iterate(corpusId) as IterableIterator<{ id: number; text: string }>
+      await buildTokenCache(documents, inputs.tokenizer, path, {
+        tokenizerHash: inputs.tokenizerHash,
+        signal: context.signal,
+        onProgress: (p) =>
+          context.progress({ phase: 'Tokenizing the corpus', done: p.characters, total: characters, items: p.documents }),
+      })
+    } finally {
+      reader.close()
+    }
+  }
+  return TokenCache.open(path, { tokenizerHash: inputs.tokenizerHash, vocabSize: inputs.tokenizer.size })
+}
+
+export async function pretrainTask(input: PretrainTaskInput, context: TaskContext): Promise<PretrainTaskOutput> {
+  const backend = await ensureBackend()
+  const db = openDatabase(input)
+  let cache: TokenCache | null = null
+  let model: BertForPreTraining | null = null
+  let trainer: Trainer<PretrainBatch> | null = null
+  try {
+    const inputs = loadRunInputs(db, input.runId)
+    runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
+    cache = await ensureTokenCache(db, inputs, input.cacheDir, context)
+    const { stored, modelConfig, tokenizerHash } = inputs
+    const latest = runStore.loadLatestCheckpoint(db, input.runId)
+    const position = (latest?.checkpoint.manifest.dataPosition as DataPosition | undefined) ?? undefined
+    const data = new PretrainDataGenerator(cache, inputs.tokenizer, stored.data, position)
+    const totalSteps = stored.totalSteps ?? Math.max(1, Math.ceil((stored.train.epochs ?? 1) * data.stepsPerEpoch(stored.train.batchSize)))
+    if (stored.totalSteps === null) {
+      db.prepare('UPDATE runs SET config_json = ? WHERE id = ?').run(JSON.stringify({ ...stored, totalSteps }), input.runId)
+    }
+    const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
+    model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
+    let lastReport = { step: 0, metrics: {} as Record<string, number> }
+    trainer = new Trainer<PretrainBatch>(model, stored.train, {
+      totalSteps,
+      onProgress: (p) => {
+        lastReport = { step: p.step, metrics: { ...p.metrics } }
+        context.progress({ phase: 'Training', done: p.step, total: totalSteps, items: p.step, metrics: lastReport.metrics })
+      },
+    })
+    if (latest) {
+      assertResumable(latest.checkpoint.manifest, { datasetHash, tokenizerHash })
+      restoreCheckpoint(trainer, latest.checkpoint)
+      // Steps after the checkpoint were lost with the crash or pause; they will be run again.
+      runStore.discardMetricsAfter(db, input.runId, latest.info.step)
+    }
+    const versions = engineVersions(input.studioVersion)
+    const result = await runTrainingLoop({
+      trainer,
+      data,
+      position: data.position,
+      context: { datasetHash, tokenizerHash, modelConfig, versions },
+      bestValidationLoss: runStore.bestValidationLoss(db, input.runId),
+      saveCheckpoint: (write) => {
+        runStore.saveCheckpoint(db, input.runId, write.step, write.metricRows, write.checkpoint, {
+          kind: write.kind,
+          status: 'running',
+          epoch: (write.checkpoint.manifest as { epoch?: number }).epoch ?? 0,
+          keepLast: stored.train.checkpoint.keepLast,
+          keepBest: stored.train.checkpoint.keepBest,
+        })
+      },
+      stopRequested: () => (context.signal.aborted ? 'cancel' : context.pauseRequested() ? 'pause' : null),
+      onValidation: (step, metrics) =>
+        context.progress({
+          phase: 'Validating',
+          done: step,
+          total: totalSteps,
+          items: step,
+          metrics: { ...lastReport.metrics, ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`validation_${k}`, v as number])) },
+        }),
+    })
+    if (result.pendingMetrics.length > 0) runStore.appendMetrics(db, input.runId, result.pendingMetrics)
+    runStore.setRunStatus(db, input.runId, result.status, {
+      ...(result.status === 'diverged' ? { error: `The loss became NaN or infinite at step ${result.step + 1}; the last good checkpoint is kept` } : {}),
+    })
+    return { status: result.status, step: result.step, backend: backend.backend }
+  } catch (error) {
+    const cancelledBeforeTraining = error instanceof StudioError && error.code === 'CANCELLED'
+    runStore.setRunStatus(db, input.runId, cancelledBeforeTraining ? 'cancelled' : 'crashed', {
+      error: (error as Error).message,
+    })
+    throw error
+  } finally {
+    trainer?.dispose()
+    model?.dispose()
+    cache?.close()
+    db.close()
+  }
+}
+
+export interface FillMaskTaskInput extends DatabaseInput {
+  runId: number
+  text: string
+  topK: number
+}
+
+/** The model at the run's latest checkpoint, guessing each [MASK] of `text`. */
+export async function fillMaskTask(input: FillMaskTaskInput): Promise<FillMaskResult> {
+  await ensureBackend()
+  const db = openDatabase(input, true)
+  let model: BertForPreTraining | null = null
+  try {
+    const inputs = loadRunInputs(db, input.runId)
+    const latest = runStore.loadLatestCheckpoint(db, input.runId)
+    if (!latest) throw new StudioError('CONFLICT', `Run ${input.runId} has no checkpoint yet: ask again after its first one`)
+    model = new BertForPreTraining(inputs.modelConfig, { seed: 0 })
+    loadWeights(model, latest.checkpoint.tensors)
+    const seqLength = Math.min(inputs.modelConfig.max_position_embeddings, 512)
+    const encoded = await inputs.tokenizer.encode(input.text, null, { maxLength: seqLength })
+    const maskId = inputs.tokenizer.tokenToId(MASK)
+    const positions = encoded.inputIds.flatMap((token, position) => (token === maskId ? [position] : []))
+    if (positions.length === 0) throw new StudioError('VALIDATION', `The text has no ${MASK} to fill: put ${MASK} where a word should be guessed`)
+    const T = encoded.inputIds.length
+    const predictions = await model.fillMask(
+      {
+        batchSize: 1,
+        seqLength: T,
+        maxPredictions: positions.length,
+        inputIds: Int32Array.from(encoded.inputIds),
+        tokenTypeIds: Int32Array.from(encoded.tokenTypeIds),
+        attentionMask: Int32Array.from(encoded.attentionMask),
+        maskedPositions: Int32Array.from(positions),
+      },
+      input.topK,
+    )
+    return {
+      text: input.text,
+      masks: predictions.map((p) => ({
+        position: p.position,
+        candidates: p.candidates.map((c) => ({ token: inputs.tokenizer.vocab[c.tokenId] ?? '[UNK]', probability: c.probability })),
+      })),
+    }
+  } finally {
+    model?.dispose()
+    db.close()
+  }
+}
+
+function loadWeights(model: BertForPreTraining, tensors: readonly { name: string; shape: number[]; data: Uint8Array }[]): void {
+  const byName = new Map(tensors.map((t) => [t.name, t]))
+  for (const [name, variable] of model.variables) {
+    const record = byName.get(name)
+    if (!record) throw new StudioError('CONFLICT', `The checkpoint lacks ${name}`)
+    const values = new Float32Array(record.data.buffer.slice(record.data.byteOffset, record.data.byteOffset + record.data.byteLength))
+    tf.tidy(() => variable.assign(tf.tensor(values, record.shape, 'float32')))
+  }
+}
+
+export interface PlanTaskInput {
+  request: PretrainRequest
+  vocabSize: number
+  totalSteps: number
+}
+
+/** A few timed steps of the chosen model on synthetic batches: what a run will cost here. */
+export async function planTask(input: PlanTaskInput, context: TaskContext): Promise<TrainingPlan> {
+  const backend = await ensureBackend()
+  const { request } = input
+  const modelConfig = presetConfig(request.preset, input.vocabSize, { max_position_embeddings: Math.max(512, request.seqLength) })
+  const micro = request.microBatchSize ?? request.batchSize
+  const train = parseTrainConfig({ batchSize: request.batchSize, microBatchSize: micro, steps: 1_000_000, seed: request.seed })
+  const model = new BertForPreTraining(modelConfig, { seed: request.seed })
+  const trainer = new Trainer<PretrainBatch>(model, train, { totalSteps: 1_000_000 })
+  try {
+    const batch = syntheticBatch(micro, request.seqLength, input.vocabSize, request.seed)
+    const micros = request.batchSize / micro
+    const times: number[] = []
+    const runs = 3
+    for (let i = 0; i <= runs; i++) {
+      if (context.signal.aborted) throw new StudioError('CANCELLED', 'Cancelled')
+      const started = performance.now()
+      await trainer.step(Array.from({ length: micros }, () => batch))
+      if (i > 0) times.push(performance.now() - started) // the first step compiles and warms up
+      context.progress({ phase: 'Measuring a step', done: i + 1, total: runs + 1, items: i + 1 })
+    }
+    times.sort((a, b) => a - b)
+    const stepMs = times[Math.floor(times.length / 2)]!
+    return {
+      backend: backend.backend,
+      parameters: parameterCount(modelConfig),
+      memoryBytes: estimateTrainingMemory(modelConfig, micro, request.seqLength).totalBytes,
+      stepMs,
+      totalSteps: input.totalSteps,
+      estimatedSeconds: (stepMs * input.totalSteps) / 1000,
+      tokensPerSecond: (request.batchSize * request.seqLength) / (stepMs / 1000),
+    }
+  } finally {
+    trainer.dispose()
+    model.dispose()
+  }
+}
+
+/** Random ids with the shape of real batches (timing does not depend on the values). */
+function syntheticBatch(batchSize: number, seqLength: number, vocabSize: number, seed: number): PretrainBatch {
+  let state = seed || 1
+  const next = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648
+  const P = Math.max(1, Math.round(seqLength * 0.15))
+  const N = batchSize * seqLength
+  return {
+    batchSize,
+    seqLength,
+    maxPredictions: P,
+    inputIds: Int32Array.from({ length: N }, () => 5 + Math.floor(next() * (vocabSize - 5))),
+    tokenTypeIds: Int32Array.from({ length: N }, (_, i) => (i % seqLength < seqLength / 2 ? 0 : 1)),
+    attentionMask: new Int32Array(N).fill(1),
+    maskedPositions: Int32Array.from({ length: batchSize * P }, (_, i) => 1 + (i % (seqLength - 2))),
+    maskedIds: Int32Array.from({ length: batchSize * P }, () => 5 + Math.floor(next() * (vocabSize - 5))),
+    maskedWeights: new Float32Array(batchSize * P).fill(1),
+    nextSentenceLabels: Int32Array.from({ length: batchSize }, (_, i) => i % 2),
+  }
+}

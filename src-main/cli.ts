@@ -37,6 +37,7 @@ Verbs:
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
   fill-mask --run ID --text "the [MASK] sat on the mat" [--top-k 5]
   runs                 list the project's runs
+  metrics --run ID     one JSON line per metric point: {"step","split","name","value"}
   tokenize --tokenizer ID|DIR --input FILE [--pairs] [--max-length N] [--output FILE]
                        one JSON line per input line: {"input_ids","token_type_ids","tokens"}
 
@@ -123,6 +124,17 @@ async function main(argv: string[]): Promise<unknown> {
       case 'fill-mask': {
         if (typeof values.text !== 'string') throw new StudioError('VALIDATION', 'fill-mask needs --text "… [MASK] …"')
         return await studio.runs.fillMask({ runId: requiredInt(values, 'run'), text: values.text, topK: intOption(values, 'top-k', 5)! })
+      }
+      case 'metrics': {
+        const runId = requiredInt(values, 'run')
+        let text = ''
+        for (const series of studio.runs.metrics(runId)) {
+          series.steps.forEach((step, i) => {
+            text += `${JSON.stringify({ step, split: series.split, name: series.name, value: series.values[i] })}\n`
+          })
+        }
+        process.stdout.write(text)
+        return STREAMED
       }
       case 'runs':
         return { runs: studio.runs.list(project.id).map(({ config: _config, modelConfig: _model, ...run }) => run) }

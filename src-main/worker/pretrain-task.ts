@@ -51,6 +51,9 @@ export interface PretrainTaskOutput {
   backend: string
 }
 
+/** Tests set STUDIO_FAULT_EXIT_AT_STEP to make the worker die after that step. */
+const faultExitAtStep = process.env.STUDIO_FAULT_EXIT_AT_STEP ? Number(process.env.STUDIO_FAULT_EXIT_AT_STEP) : null
+
 let backendSelection: Promise<BackendSelection> | null = null
 /** One backend per worker, chosen once (STUDIO_BACKEND forces one). */
 export function ensureBackend(): Promise<BackendSelection> {
@@ -179,6 +182,10 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
         })
       },
       stopRequested: () => (context.signal.aborted ? 'cancel' : context.pauseRequested() ? 'pause' : null),
+      onStep: (step) => {
+        // Fault injection for the crash tests: the worker thread dies mid-run, as on an out-of-memory kill.
+        if (faultExitAtStep !== null && step.step >= faultExitAtStep) process.exit(70)
+      },
       onValidation: (step, metrics) =>
         context.progress({
           phase: 'Validating',

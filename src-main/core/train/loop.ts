@@ -79,6 +79,9 @@ export async function runTrainingLoop<Batch>(options: LoopOptions<Batch>): Promi
   }
 
   while (trainer.globalStep < trainer.totalSteps) {
+    // A step's awaits settle as microtasks on the cpu and wasm backends: yield a macrotask turn so
+    // pause and cancel messages reach the worker between steps.
+    await new Promise<void>((resolve) => setImmediate(resolve))
     const stop = options.stopRequested?.() ?? null
     if (stop === 'pause') {
       await save('interval')

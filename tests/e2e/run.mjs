@@ -71,10 +71,11 @@ test('wizard shell: steps, placeholders, remembered project', async ({ page, ser
   }
   assert((await steps.nth(0).getAttribute('aria-current')) === 'step', 'Import step should be aria-current=step')
 
-  await steps.nth(2).click()
-  await expectText(page.getByRole('heading', { level: 1 }), 'Pre-train')
+  // Pre-train is built now; Label is still a placeholder.
+  await steps.nth(3).click()
+  await expectText(page.getByRole('heading', { level: 1 }).filter({ visible: true }), 'Label')
   await expectText(page.locator('main'), 'coming in a later release')
-  assert((await steps.nth(2).getAttribute('aria-current')) === 'step', 'Pre-train step should now be current')
+  assert((await steps.nth(3).getAttribute('aria-current')) === 'step', 'Label step should now be current')
   ensureResults()
   await page.emulateMedia({ colorScheme: 'dark' })
   await page.screenshot({ path: join(results, 'placeholder-dark-system.png') })
@@ -355,6 +356,107 @@ test('tokenizer: shows training progress and cancels', async ({ page, server }) 
   } finally {
     removeHome(dir)
   }
+})
+
+// ---------------------------------------------------------------- pre-train step (web mode)
+
+test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ page, server }) => {
+  await page.goto(server.url)
+  await createProject(page, 'Pretraining')
+  await uploadAndPreview(page, 'stories.txt')
+  await page.locator('main').getByRole('button', { name: 'Import', exact: true }).click()
+  await expectText(page.locator('[data-stat="documents"]'), /^326$/, { timeout: 30_000 })
+  await page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button', { name: /Tokenizer/ }).click()
+  await page.locator('#train-title').waitFor()
+  await trainTokenizer(page, 300)
+
+  await page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button', { name: /Pre-train/ }).click()
+  await expectText(page.getByRole('heading', { level: 1 }).filter({ visible: true }), 'Pre-train')
+  // No run yet: the step opens on the setup form with the corpus and tokenizer chosen.
+  await page.locator('#setup-title').waitFor()
+  const corpus = await page.locator('#pretrain-corpus option:checked').innerText()
+  assert(corpus.startsWith('stories'), `default corpus: ${corpus}`)
+  const tokenizer = await page.locator('#pretrain-tokenizer option:checked').innerText()
+  assert(tokenizer.startsWith('wordpiece-300-stories'), `default tokenizer: ${tokenizer}`)
+  const name = await page.locator('#pretrain-name').inputValue()
+  assert(/^tiny-stories-\d{4}-\d{2}-\d{2}$/.test(name), `default run name: ${name}`)
+  const learningRate = await page.getByLabel('Learning rate').inputValue()
+  assert(Number(learningRate) === 1e-4, `default learning rate: ${learningRate}`)
+
+  // A value out of range is refused at once, with the field named.
+  await page.getByLabel('Sequence length', { exact: true }).fill('8')
+  await expectText(page.locator('.setup .problem'), 'Sequence length must be a whole number from 16 to 512')
+  await page.getByLabel('Tiny').check()
+  await page.getByLabel('Sequence length', { exact: true }).fill('32')
+  await page.getByLabel('Batch size', { exact: true }).fill('8')
+  await page.getByLabel('Steps', { exact: true }).fill('30')
+  await page.getByText('Advanced').click()
+  await page.getByLabel('Checkpoint every (steps)').fill('10')
+  await page.getByLabel('Validate every (steps)').fill('10')
+  assert((await page.locator('.setup .problem').count()) === 0, 'a valid form shows no problems')
+
+  await page.getByRole('button', { name: 'Compute plan' }).click()
+  const duration = await expectText(page.locator('[data-stat="plan-duration"]'), /\d+ (s|min)/, { timeout: 60_000 })
+  const steps = await expectText(page.locator('[data-stat="plan-steps"]'), /\d/)
+  assert(steps === '30', `planned steps: ${steps}`)
+  await expectText(page.getByTestId('preset-figures'), /parameters · .* to train/)
+  console.log(`    plan: ${duration}, ${await page.locator('[data-stat="plan-step-time"]').innerText()} a step on ${await page.locator('[data-stat="plan-backend"]').innerText()}`)
+  ensureResults()
+  await page.screenshot({ path: join(results, 'pretrain-setup.png'), fullPage: true })
+
+  await page.getByRole('button', { name: 'Start pre-training' }).click()
+  await expectText(page.locator('#run-title'), name)
+  const status = page.getByTestId('run-status')
+  // The step counter advances while it runs, and the loss chart has points.
+  const stepOf = (text) => Number(/step (\d+) of/.exec(text)?.[1] ?? 0)
+  const first = stepOf(await expectText(status, /step [1-9]\d* of 30/, { timeout: 60_000 }))
+  await expectText(page.locator('#runs-title ~ ul'), name)
+  // Pause early (the whole run takes seconds), then resume: it carries on from where it stopped.
+  await page.getByRole('button', { name: 'Pause' }).click()
+  const paused = stepOf(await expectText(status, /^Paused · step \d+ of 30/, { timeout: 30_000 }))
+  assert(paused >= first && paused < 30, `paused at step ${paused} (first seen ${first})`)
+  await page.getByRole('button', { name: 'Resume' }).click()
+  await page.waitForFunction(
+    (before) => Number(/step (\d+) of/.exec(document.querySelector('[data-testid="run-status"]')?.textContent ?? '')?.[1] ?? 0) > before,
+    paused,
+    { timeout: 60_000 },
+  )
+  await page.waitForFunction(() => (document.querySelector('[data-chart="chart-loss"] canvas')?.width ?? 0) > 100)
+  await page.screenshot({ path: join(results, 'pretrain-running.png'), fullPage: true })
+  await expectText(status, /^Done · step 30 of 30/, { timeout: 90_000 })
+  const lossLabel = await page.locator('[data-chart="chart-loss"] [role="img"]').getAttribute('aria-label')
+  assert(/Train \d/.test(lossLabel ?? '') && /Validation \d/.test(lossLabel ?? ''), `loss chart: ${lossLabel}`)
+  await expectText(page.locator('[data-stat="run-checkpoint"]'), /step \d+/)
+  // Log scale and smoothing rebuild the chart from the same points.
+  const lossChart = page.locator('[data-chart="chart-loss"]')
+  await lossChart.getByLabel('Log scale').check()
+  await lossChart.getByLabel('Smoothing').fill('0.6')
+  await expectText(lossChart.locator('output'), '0.60')
+  await page.waitForFunction(() => (document.querySelector('[data-chart="chart-loss"] canvas')?.width ?? 0) > 100)
+  assert(/Train \d/.test((await lossChart.locator('[role="img"]').getAttribute('aria-label')) ?? ''), 'smoothed log chart still reads its values')
+  await lossChart.getByLabel('Log scale').uncheck()
+  await lossChart.getByLabel('Smoothing').fill('0')
+  assert((await page.getByRole('button', { name: 'Pause' }).count()) === 0, 'a finished run cannot be paused')
+
+  // Fill-mask: sentences from the corpus, each with one [MASK]; five guesses each.
+  const sentence = page.getByLabel('Sentence 1')
+  await page.waitForFunction(() => document.querySelector('#probe-0')?.value.includes('[MASK]'), null, { timeout: 15_000 })
+  console.log(`    probe: ${await sentence.inputValue()}`)
+  await page.getByRole('button', { name: 'Ask the model' }).click()
+  const guesses = page.getByTestId('mask-candidates').first()
+  await guesses.waitFor({ timeout: 30_000 })
+  const candidates = await guesses.locator('li').count()
+  assert(candidates === 5, `fill-mask: expected 5 candidates, saw ${candidates}`)
+  console.log(`    guesses: ${(await guesses.innerText()).replace(/\s+/g, ' ')}`)
+
+  await expectText(page.getByRole('button', { name: 'Ask the model' }), 'Ask the model', { timeout: 30_000 })
+  ensureResults()
+  await page.getByLabel('Theme').selectOption('light')
+  await page.screenshot({ path: join(results, 'pretrain-light.png'), fullPage: true })
+  await page.getByLabel('Theme').selectOption('dark')
+  await page.waitForTimeout(300)
+  await page.screenshot({ path: join(results, 'pretrain-dark.png'), fullPage: true })
+  await page.getByLabel('Theme').selectOption('light')
 })
 
 // ---------------------------------------------------------------- Electron

@@ -17,6 +17,7 @@ export default defineConfig({
           cli: resolve(__dirname, 'src-main/cli.ts'),
           web: resolve(__dirname, 'src-main/web.ts'),
           worker: resolve(__dirname, 'src-main/worker/index.ts'),
+          peer: resolve(__dirname, 'src-main/worker/peer.ts'),
           bench: resolve(__dirname, 'bench/index.ts'),
         },
       },

@@ -4,6 +4,9 @@
  */
 import { parseArgs } from 'node:util'
 import { tokenizerBench } from './tokenizer.ts'
+import { trainBench } from './train.ts'
+import type { BertPresetName } from '../src-main/core/model/config.ts'
+import type { BackendChoice } from '../src-main/core/model/backend.ts'
 
 const benches: Record<string, (args: string[]) => Promise<object>> = {
   tokenizer: async (args) => {
@@ -16,6 +19,38 @@ const benches: Record<string, (args: string[]) => Promise<object>> = {
       ...(values['corpus-mb'] ? { corpusMb: Number(values['corpus-mb']) } : {}),
       ...(values['work-dir'] ? { workDir: values['work-dir'] } : {}),
       verbose: values.quiet !== true,
+    })
+  },
+  train: async (args) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        preset: { type: 'string', default: 'tiny' },
+        seq: { type: 'string', default: '128' },
+        batch: { type: 'string', default: '32' },
+        'micro-batch': { type: 'string' },
+        steps: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '1' },
+        workers: { type: 'string', default: '1' },
+        vocab: { type: 'string', default: '30522' },
+        backend: { type: 'string', default: 'wasm' },
+        seed: { type: 'string', default: '1' },
+        profile: { type: 'boolean', default: false },
+      },
+      strict: true,
+    })
+    return trainBench({
+      preset: values.preset as BertPresetName,
+      seqLength: Number(values.seq),
+      batchSize: Number(values.batch),
+      ...(values['micro-batch'] ? { microBatchSize: Number(values['micro-batch']) } : {}),
+      steps: Number(values.steps),
+      warmup: Number(values.warmup),
+      workers: Number(values.workers),
+      vocab: Number(values.vocab),
+      backend: values.backend as BackendChoice,
+      seed: Number(values.seed),
+      profile: values.profile === true,
     })
   },
 }

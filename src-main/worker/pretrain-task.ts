@@ -23,6 +23,7 @@ import type { BertConfig, PretrainBatch } from '../core/train/types.ts'
 import * as runStore from '../store/runs.ts'
 import { tokenizerStore } from '../store/tokenizers.ts'
 import type { TaskContext } from './tasks.ts'
+import { parallelTrainConfig, ReplicaGroup, trainWorkers } from './replicas.ts'
 
 /** What a pre-training run stores as its config: the request and what it resolved to. */
 export interface StoredPretrainConfig {
@@ -137,6 +138,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
   let cache: TokenCache | null = null
   let model: BertForPreTraining | null = null
   let trainer: Trainer<PretrainBatch> | null = null
+  let replicas: ReplicaGroup | null = null
   try {
     const inputs = loadRunInputs(db, input.runId)
     runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
@@ -152,8 +154,12 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
     const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
     model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
     let lastReport = { step: 0, metrics: {} as Record<string, number> }
-    trainer = new Trainer<PretrainBatch>(model, stored.train, {
+    // Data parallelism on the single-threaded backends: a peer thread per extra core.
+    const workers = trainWorkers(backend.backend)
+    if (workers > 1) replicas = new ReplicaGroup(workers)
+    trainer = new Trainer<PretrainBatch>(model, replicas ? parallelTrainConfig(stored.train, workers) : stored.train, {
       totalSteps,
+      ...(replicas ? { parallel: replicas } : {}),
       onProgress: (p) => {
         lastReport = { step: p.step, metrics: { ...p.metrics } }
         context.progress({ phase: 'Training', done: p.step, total: totalSteps, items: p.step, metrics: lastReport.metrics })
@@ -165,6 +171,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       // Steps after the checkpoint were lost with the crash or pause; they will be run again.
       runStore.discardMetricsAfter(db, input.runId, latest.info.step)
     }
+    await replicas?.start(trainer, { backend: backend.backend, modelConfig })
     const versions = engineVersions(input.studioVersion)
     const result = await runTrainingLoop({
       trainer,
@@ -207,6 +214,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
     })
     throw error
   } finally {
+    await replicas?.close()
     trainer?.dispose()
     model?.dispose()
     cache?.close()

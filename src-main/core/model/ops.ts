@@ -50,9 +50,14 @@ const plainMatMulBT = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: Save
 
 /** Per-item 2-D products of two [N,…] stacks, stacked back: [N, m, n]. */
 function eachMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  const as = tf.unstack(a) as tf.Tensor2D[]
-  const bs = tf.unstack(b) as tf.Tensor2D[]
-  return tf.stack(as.map((item, i) => tf.matMul(item, bs[i]!))) as tf.Tensor3D
+  const [n, m, k] = a.shape
+  const cols = b.shape[2]
+  // Plain slices of the flat buffers instead of tf.unstack (Unpack is pathologically slow on wasm).
+  const flatA = tf.reshape(a, [n * m, k]) as tf.Tensor2D
+  const flatB = tf.reshape(b, [n * k, cols]) as tf.Tensor2D
+  const items: tf.Tensor2D[] = []
+  for (let i = 0; i < n; i++) items.push(tf.matMul(tf.slice(flatA, [i * m, 0], [m, k]), tf.slice(flatB, [i * k, 0], [k, cols])))
+  return tf.reshape(tf.concat(items, 0), [n, m, cols]) as tf.Tensor3D
 }
 
 const swapLast = (x: tf.Tensor3D) => tf.transpose(x, [0, 2, 1])

@@ -59,6 +59,44 @@ export interface TrainerOptions<Batch> {
   onProgress?: (progress: TrainProgress) => void
   progressIntervalMs?: number
   now?: () => number
+  /** Data parallelism: this trainer is one replica of several (see ./parallel.ts). */
+  parallel?: DataParallel<Batch>
+}
+
+/**
+ * One replica's part in data-parallel training. Every replica gets every micro-batch of a step,
+ * computes the gradients of those it owns (`ownerOfMicroBatch`), and `reduce` sums the replicas'
+ * partial sums in rank order, so every replica applies the identical update.
+ */
+export interface DataParallel<Batch> {
+  readonly rank: number
+  readonly world: number
+  /** Called first in every step with all its micro-batches (a coordinator hands them to its peers). */
+  beginStep?(microBatches: readonly Batch[], scheduleStep: number): void
+  /** Every replica's partial gradient sums added in rank order, and every micro-batch's scalars in micro-batch order. */
+  reduce(local: LocalGradients): Promise<ReducedGradients>
+}
+
+export interface LocalGradients {
+  readonly scheduleStep: number
+  /** Micro-batches in the step (all replicas). */
+  readonly microBatches: number
+  /** By variable name: the sum of this replica's micro-batch gradients (empty when it owns none). */
+  readonly sums: ReadonlyMap<string, tf.Tensor>
+  /** By micro-batch index: [loss, mlmLoss, nspLoss, mlmCorrect, mlmCount, nspCorrect]. */
+  readonly scalars: ReadonlyMap<number, Float32Array>
+}
+
+export interface ReducedGradients {
+  /** New tensors (the trainer disposes them). */
+  readonly sums: Map<string, tf.Tensor>
+  /** One row per micro-batch, in micro-batch order. */
+  readonly scalars: Float32Array[]
+}
+
+/** The replica that computes micro-batch `micro` of `count`: contiguous, equal shares in rank order. */
+export function ownerOfMicroBatch(micro: number, count: number, world: number): number {
+  return Math.floor((micro * world) / count)
 }
 
 /** What a checkpoint needs from the trainer besides the tensors. */
@@ -113,6 +151,7 @@ export class Trainer<Batch> {
   private readonly now: () => number
   private readonly countTokens: (batch: Batch) => number
   private readonly countExamples: (batch: Batch) => number
+  private readonly parallel: DataParallel<Batch> | undefined
 
   constructor(
     readonly model: TrainableModel<Batch>,
@@ -129,6 +168,7 @@ export class Trainer<Batch> {
     this.now = options.now ?? (() => performance.now())
     this.countTokens = options.countTokens ?? defaultTokens
     this.countExamples = options.countExamples ?? defaultExamples
+    this.parallel = options.parallel
     const onProgress = options.onProgress
     this.throttle = onProgress && new Throttle(onProgress, options.progressIntervalMs ?? 125, this.now)
   }
@@ -182,10 +222,15 @@ export class Trainer<Batch> {
     const scalars: tf.Tensor1D[] = []
     let tokens = 0
     let examples = 0
+    const parallel = this.parallel
+    const owned: number[] = []
     try {
+      parallel?.beginStep?.(microBatches, this.schedulePosition)
       for (const [micro, batch] of microBatches.entries()) {
         tokens += this.countTokens(batch)
         examples += this.countExamples(batch)
+        if (parallel && ownerOfMicroBatch(micro, microBatches.length, parallel.world) !== parallel.rank) continue
+        owned.push(micro)
         const dropoutSeed = dropoutSeedFor(this.config.seed, this.schedulePosition, micro)
         const previous = sums
         const next = tf.tidy(() => {
@@ -209,6 +254,16 @@ export class Trainer<Batch> {
           if (!sums.has(name)) sums.set(name, prior)
           else prior.dispose()
         }
+      }
+      if (parallel) {
+        const localScalars = new Map<number, Float32Array>()
+        for (const [i, scalar] of scalars.entries()) localScalars.set(owned[i]!, Float32Array.from(await scalar.data()))
+        const reduced = await parallel.reduce({ scheduleStep: this.schedulePosition, microBatches: microBatches.length, sums, scalars: localScalars })
+        for (const grad of sums.values()) grad.dispose()
+        sums = reduced.sums
+        for (const scalar of scalars) scalar.dispose()
+        scalars.length = 0
+        for (const row of reduced.scalars) scalars.push(tf.tensor1d(row, 'float32'))
       }
       const readout = tf.tidy(() => tf.concat([tf.reshape(globalNorm(sums.values()), [1]), tf.addN(scalars)]))
       const values = await readout.data()

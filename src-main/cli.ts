@@ -37,6 +37,7 @@ Verbs:
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
   fill-mask --run ID --text "the [MASK] sat on the mat" [--top-k 5]
   runs                 list the project's runs
+  probes --run ID      the fill-mask probe's guesses at each checkpoint
   metrics --run ID     one JSON line per metric point: {"step","split","name","value"}
   tokenize --tokenizer ID|DIR --input FILE [--pairs] [--max-length N] [--output FILE]
                        one JSON line per input line: {"input_ids","token_type_ids","tokens"}
@@ -136,6 +137,8 @@ async function main(argv: string[]): Promise<unknown> {
         process.stdout.write(text)
         return STREAMED
       }
+      case 'probes':
+        return { probes: studio.runs.probes(requiredInt(values, 'run')) }
       case 'runs':
         return { runs: studio.runs.list(project.id).map(({ config: _config, modelConfig: _model, ...run }) => run) }
       default:

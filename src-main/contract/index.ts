@@ -287,6 +287,12 @@ export interface FillMaskResult {
   masks: { position: number; candidates: { token: string; probability: number }[] }[]
 }
 
+/** The fill-mask probe the worker runs at each checkpoint, on held-out sentences. */
+export interface ProbeAtStep {
+  step: number
+  results: FillMaskResult[]
+}
+
 export interface TrainingPlan {
   backend: string
   parameters: number
@@ -408,6 +414,7 @@ export const channels = {
   'runs.resume': channel<RunSummary>()(z.object({ runId: id }).strict()),
   'runs.cancel': channel<RunSummary>()(z.object({ runId: id }).strict()),
   'runs.metrics': channel<MetricSeries[]>()(z.object({ runId: id }).strict()),
+  'runs.probes': channel<ProbeAtStep[]>()(z.object({ runId: id }).strict()),
   'runs.fillMask': channel<FillMaskResult>()(
     z.object({ runId: id, text: z.string().min(1).max(5_000), topK: z.number().int().min(1).max(20).default(5) }).strict(),
   ),

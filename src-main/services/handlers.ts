@@ -74,6 +74,7 @@ export function createHandlers(studio: Studio): Handlers {
     'runs.resume': ({ runId }) => runs.resume(runId),
     'runs.cancel': ({ runId }) => runs.cancel(runId),
     'runs.metrics': ({ runId }) => runs.metrics(runId),
+    'runs.probes': ({ runId }) => runs.probes(runId),
     'runs.fillMask': (request) => runs.fillMask(request),
     'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
   }

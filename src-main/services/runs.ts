@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type {
   FillMaskResult,
   MetricSeries,
+  ProbeAtStep,
   PretrainRequest,
   RunProgress,
   RunSummary,
@@ -130,6 +131,15 @@ export class RunsService {
       const points = runStore.metricSeries(this.db, runId, name, split)
       return { name, split, steps: points.map((p) => p.step), values: points.map((p) => p.value) }
     })
+  }
+
+  probes(runId: number): ProbeAtStep[] {
+    this.get(runId)
+    const rows = this.db.prepare('SELECT step, results_json FROM probes WHERE run_id = ? ORDER BY step').all(runId) as {
+      step: number
+      results_json: string
+    }[]
+    return rows.map((row) => ({ step: row.step, results: JSON.parse(row.results_json) as FillMaskResult[] }))
   }
 
   fillMask(request: { runId: number; text: string; topK: number }): Promise<FillMaskResult> {

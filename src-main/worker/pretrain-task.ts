@@ -151,6 +151,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
     if (stored.totalSteps === null) {
       db.prepare('UPDATE runs SET config_json = ? WHERE id = ?').run(JSON.stringify({ ...stored, totalSteps }), input.runId)
     }
+    const probes = probeSentences(db, inputs.run.corpusId!, cache, data.split.validation)
     const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
     model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
     let lastReport = { step: 0, metrics: {} as Record<string, number> }
@@ -179,7 +180,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       position: data.position,
       context: { datasetHash, tokenizerHash, modelConfig, versions },
       bestValidationLoss: runStore.bestValidationLoss(db, input.runId),
-      saveCheckpoint: (write) => {
+      saveCheckpoint: async (write) => {
         runStore.saveCheckpoint(db, input.runId, write.step, write.metricRows, write.checkpoint, {
           kind: write.kind,
           status: 'running',
@@ -187,6 +188,13 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
           keepLast: stored.train.checkpoint.keepLast,
           keepBest: stored.train.checkpoint.keepBest,
         })
+        // What the model guesses now, on held-out sentences: the analyst sees in words that it learns.
+        const results = await Promise.all(probes.map((text) => fillMask(model!, inputs.tokenizer, text, 5)))
+        db.prepare('INSERT OR REPLACE INTO probes (run_id, step, results_json) VALUES (?, ?, ?)').run(
+          input.runId,
+          write.step,
+          JSON.stringify(results),
+        )
       },
       stopRequested: () => (context.signal.aborted ? 'cancel' : context.pauseRequested() ? 'pause' : null),
       onStep: (step) => {
@@ -239,35 +247,64 @@ export async function fillMaskTask(input: FillMaskTaskInput): Promise<FillMaskRe
     if (!latest) throw new StudioError('CONFLICT', `Run ${input.runId} has no checkpoint yet: ask again after its first one`)
     model = new BertForPreTraining(inputs.modelConfig, { seed: 0 })
     loadWeights(model, latest.checkpoint.tensors)
-    const seqLength = Math.min(inputs.modelConfig.max_position_embeddings, 512)
-    const encoded = await inputs.tokenizer.encode(input.text, null, { maxLength: seqLength })
-    const maskId = inputs.tokenizer.tokenToId(MASK)
-    const positions = encoded.inputIds.flatMap((token, position) => (token === maskId ? [position] : []))
-    if (positions.length === 0) throw new StudioError('VALIDATION', `The text has no ${MASK} to fill: put ${MASK} where a word should be guessed`)
-    const T = encoded.inputIds.length
-    const predictions = await model.fillMask(
-      {
-        batchSize: 1,
-        seqLength: T,
-        maxPredictions: positions.length,
-        inputIds: Int32Array.from(encoded.inputIds),
-        tokenTypeIds: Int32Array.from(encoded.tokenTypeIds),
-        attentionMask: Int32Array.from(encoded.attentionMask),
-        maskedPositions: Int32Array.from(positions),
-      },
-      input.topK,
-    )
-    return {
-      text: input.text,
-      masks: predictions.map((p) => ({
-        position: p.position,
-        candidates: p.candidates.map((c) => ({ token: inputs.tokenizer.vocab[c.tokenId] ?? '[UNK]', probability: c.probability })),
-      })),
-    }
+    return await fillMask(model, inputs.tokenizer, input.text, input.topK)
   } finally {
     model?.dispose()
     db.close()
   }
+}
+
+/** The top-k guesses of `model` at each [MASK] of `text`. */
+async function fillMask(model: BertForPreTraining, tokenizer: BertTokenizer, text: string, topK: number): Promise<FillMaskResult> {
+  const seqLength = Math.min(model.config.max_position_embeddings, 512)
+  const encoded = await tokenizer.encode(text, null, { maxLength: seqLength })
+  const maskId = tokenizer.tokenToId(MASK)
+  const positions = encoded.inputIds.flatMap((token, position) => (token === maskId ? [position] : []))
+  if (positions.length === 0) throw new StudioError('VALIDATION', `The text has no ${MASK} to fill: put ${MASK} where a word should be guessed`)
+  const predictions = await model.fillMask(
+    {
+      batchSize: 1,
+      seqLength: encoded.inputIds.length,
+      maxPredictions: positions.length,
+      inputIds: Int32Array.from(encoded.inputIds),
+      tokenTypeIds: Int32Array.from(encoded.tokenTypeIds),
+      attentionMask: Int32Array.from(encoded.attentionMask),
+      maskedPositions: Int32Array.from(positions),
+    },
+    topK,
+  )
+  return {
+    text,
+    masks: predictions.map((p) => ({
+      position: p.position,
+      candidates: p.candidates.map((c) => ({ token: tokenizer.vocab[c.tokenId] ?? '[UNK]', probability: c.probability })),
+    })),
+  }
+}
+
+/**
+ * Up to three held-out sentences with one word masked, chosen deterministically: the first
+ * sentence of 6–30 words of each of the first validation documents, its longest alphabetic word
+ * (4+ letters) replaced by [MASK].
+ */
+function probeSentences(db: Database.Database, corpusId: number, cache: TokenCache, validation: ArrayLike<number>): string[] {
+  const segmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' })
+  const text = db.prepare('SELECT text FROM documents WHERE corpus_id = ? AND ordinal = ?').pluck()
+  const sentences: string[] = []
+  for (let i = 0; i < validation.length && sentences.length < 3; i++) {
+    const ordinal = cache.documentIds[validation[i]!]
+    const document = ordinal === undefined ? undefined : (text.get(corpusId, ordinal) as string | undefined)
+    if (!document) continue
+    for (const { segment } of segmenter.segment(document.slice(0, 20_000))) {
+      const words = segment.trim().split(/\s+/)
+      if (words.length < 6 || words.length > 30) continue
+      const longest = words.reduce((best, word) => (/^[A-Za-z]{4,}$/.test(word) && word.length > best.length ? word : best), '')
+      if (longest === '') continue
+      sentences.push(words.map((word) => (word === longest ? MASK : word)).join(' '))
+      break
+    }
+  }
+  return sentences
 }
 
 function loadWeights(model: BertForPreTraining, tensors: readonly { name: string; shape: number[]; data: Uint8Array }[]): void {

@@ -438,6 +438,12 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   await lossChart.getByLabel('Smoothing').fill('0')
   assert((await page.getByRole('button', { name: 'Pause' }).count()) === 0, 'a finished run cannot be paused')
 
+  // The worker's own probe at each checkpoint: one column per saved step (10, 20, 30, and the pause's).
+  const history = page.getByTestId('probe-history')
+  await history.waitFor({ timeout: 15_000 })
+  const headers = await history.locator('thead th').allInnerTexts()
+  assert(headers.includes('Step 10') && headers.includes('Step 30'), `probe history: expected checkpoint columns for steps 10 and 30, saw ${headers.join(' | ')}`)
+
   // Fill-mask: sentences from the corpus, each with one [MASK]; five guesses each.
   const sentence = page.getByLabel('Sentence 1')
   await page.waitForFunction(() => document.querySelector('#probe-0')?.value.includes('[MASK]'), null, { timeout: 15_000 })

@@ -130,4 +130,17 @@ export const migrations: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 5,
+    name: 'fill-mask probes at checkpoints',
+    sql: `
+      CREATE TABLE probes (
+        run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step        INTEGER NOT NULL,
+        results_json TEXT NOT NULL,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (run_id, step)
+      );
+    `,
+  },
 ]

@@ -50,6 +50,17 @@ describe('runs service', () => {
     const loss = series.find((s) => s.name === 'loss' && s.split === 'train')!
     expect(loss.steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
     expect(series.find((s) => s.name === 'loss' && s.split === 'validation')!.steps).toEqual([6, 12])
+    // The worker probes held-out sentences at each checkpoint (every 4 steps).
+    const probes = studio.runs.probes(started.id)
+    // Interval checkpoints at 4, 8, 12 and a best one at the validation of step 6.
+    expect(probes.map((p) => p.step)).toEqual([4, 6, 8, 12])
+    for (const { results } of probes) {
+      expect(results.length).toBeGreaterThan(0)
+      for (const result of results) {
+        expect(result.text).toContain('[MASK]')
+        expect(result.masks[0]!.candidates).toHaveLength(5)
+      }
+    }
     const probe = await studio.runs.fillMask({ runId: started.id, text: 'the [MASK] was happy', topK: 5 })
     expect(probe.masks).toHaveLength(1)
     expect(probe.masks[0]!.candidates).toHaveLength(5)

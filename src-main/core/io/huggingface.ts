@@ -136,7 +136,8 @@ export function architectureShapes(architecture: ImportedArchitecture, config: B
   const add = (predicate: (name: string) => boolean) => {
     for (const [name, shape] of all) if (predicate(name)) shapes.set(name, shape)
   }
-  if (architecture !== 'BertForTokenClassification' && architecture !== 'BertForQuestionAnswering') add(isPoolerName)
+  // BertForMaskedLM has no pooler; a BertModel's is optional here (read when the file holds it).
+  if (architecture === 'BertForPreTraining' || architecture === 'BertForSequenceClassification' || architecture === 'BertForNextSentencePrediction') add(isPoolerName)
   if (architecture === 'BertForPreTraining' || architecture === 'BertForMaskedLM') add(isMlmName)
   if (architecture === 'BertForPreTraining' || architecture === 'BertForNextSentencePrediction') add(isNspName)
   if (architecture === 'BertForSequenceClassification' || architecture === 'BertForTokenClassification') {
@@ -368,7 +369,7 @@ function labelsFromConfig(json: Record<string, unknown>, source: string): string
   return labels
 }
 
-/** A tensor name from any BERT checkpoint → the studio's name (null: skip it). */
+/** A tensor name from any BERT checkpoint → the studio's name (adds `bert.`, renames gamma/beta). */
 export function canonicalBertName(name: string): string {
   let canonical = /^(embeddings|encoder|pooler)\./.test(name) ? `bert.${name}` : name
   // TF-converted checkpoints named LayerNorm's parameters gamma and beta.
@@ -400,7 +401,11 @@ export function importHuggingFace(dir: string): HuggingFaceImport {
   const bertConfig = bertConfigFromHuggingFace(configJson, configPath)
   const json = configJson as Record<string, unknown>
   const id2label = labelsFromConfig(json, configPath)
-  const problemType = typeof json.problem_type === 'string' ? (json.problem_type as ProblemType) : null
+  const problemTypes: readonly ProblemType[] = ['single_label_classification', 'multi_label_classification', 'regression']
+  if (json.problem_type != null && !problemTypes.includes(json.problem_type as ProblemType)) {
+    throw badInput(`${configPath}: problem_type is ${JSON.stringify(json.problem_type)}, expected one of ${problemTypes.join(', ')} or null`)
+  }
+  const problemType = (json.problem_type as ProblemType | undefined) ?? null
   const tied = json.tie_word_embeddings !== false
 
   const modelPath = join(folder, 'model.safetensors')
@@ -436,7 +441,7 @@ export function importHuggingFace(dir: string): HuggingFaceImport {
     }
 
     const has = (predicate: (name: string) => boolean) => [...byName.keys()].some(predicate)
-    const heads: ImportedHeads = {
+    const present: ImportedHeads = {
       pooler: has(isPoolerName),
       mlm: has(isMlmName),
       nsp: has(isNspName),
@@ -448,23 +453,32 @@ export function importHuggingFace(dir: string): HuggingFaceImport {
     if (declared !== null) {
       if (!(IMPORTABLE as readonly string[]).includes(declared)) throw new StudioError('UNSUPPORTED', `${configPath}: architectures[0] is "${declared}", expected one of ${IMPORTABLE.join(', ')}`)
       architecture = declared as ImportedArchitecture
-    } else if (heads.qaOutputs) architecture = 'BertForQuestionAnswering'
-    else if (heads.classifier) architecture = heads.pooler ? 'BertForSequenceClassification' : 'BertForTokenClassification'
-    else if (heads.mlm && heads.nsp) architecture = 'BertForPreTraining'
-    else if (heads.mlm) architecture = 'BertForMaskedLM'
+    } else if (present.qaOutputs) architecture = 'BertForQuestionAnswering'
+    else if (present.classifier) architecture = present.pooler ? 'BertForSequenceClassification' : 'BertForTokenClassification'
+    else if (present.mlm && present.nsp) architecture = 'BertForPreTraining'
+    else if (present.mlm) architecture = 'BertForMaskedLM'
     else architecture = 'BertModel'
 
-    let numLabels = 0
-    if (architecture === 'BertForSequenceClassification' || architecture === 'BertForTokenClassification') {
-      const bias = byName.get('classifier.bias')
-      if (!bias) throw badInput(`${modelPath}: ${architecture} has no classifier.bias`)
-      numLabels = file.info(bias).shape[0] ?? 0
-      if (id2label && id2label.length !== numLabels) throw badInput(`${configPath}: id2label has ${id2label.length} labels but classifier.bias in model.safetensors has ${numLabels}`)
+    const labelTensor = byName.get('classifier.bias') ?? byName.get('classifier.weight')
+    const numLabels = labelTensor ? (file.info(labelTensor).shape[0] ?? 0) : 0
+    if ((architecture === 'BertForSequenceClassification' || architecture === 'BertForTokenClassification') && !labelTensor) {
+      throw badInput(`${modelPath}: ${architecture} has no classifier.weight or classifier.bias`)
     }
+    if (id2label && labelTensor && id2label.length !== numLabels) throw badInput(`${configPath}: id2label has ${id2label.length} labels but the classifier in model.safetensors has ${numLabels}`)
     const expected = architectureShapes(architecture, bertConfig, numLabels)
-    // A BertModel or BertForMaskedLM checkpoint may still carry a pooler the class would load.
-    if (!expected.has('bert.pooler.dense.weight') && heads.pooler && architecture !== 'BertForTokenClassification' && architecture !== 'BertForQuestionAnswering') {
-      for (const [name, shape] of parameterShapes(bertConfig)) if (isPoolerName(name)) expected.set(name, shape)
+    // Heads the class does not build but the file holds are read too, each whole (bert-base-uncased
+    // says BertForMaskedLM and carries the pooler and NSP head). transformers builds
+    // BertForTokenClassification and BertForQuestionAnswering without a pooler, so theirs is skipped.
+    const poolerless = architecture === 'BertForTokenClassification' || architecture === 'BertForQuestionAnswering'
+    const everyHead = [
+      ...architectureShapes('BertForPreTraining', bertConfig, 0),
+      ...architectureShapes('BertForTokenClassification', bertConfig, numLabels),
+      ...architectureShapes('BertForQuestionAnswering', bertConfig, 0),
+    ]
+    const groups = [isMlmName, isNspName, (name: string) => name.startsWith('classifier.'), (name: string) => name.startsWith('qa_outputs.')]
+    if (!poolerless) groups.push(isPoolerName)
+    for (const inGroup of groups) {
+      if (has(inGroup)) for (const [name, shape] of everyHead) if (inGroup(name)) expected.set(name, shape)
     }
 
     for (const canonical of byName.keys()) {
@@ -482,6 +496,14 @@ export function importHuggingFace(dir: string): HuggingFaceImport {
     }
     const missing = [...expected.keys()].filter((name) => !byName.has(name))
     if (missing.length > 0) throw badInput(`${modelPath}: ${architecture} needs ${missing.length} tensor${missing.length > 1 ? 's' : ''} the file lacks: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`)
+
+    const heads: ImportedHeads = {
+      pooler: expected.has('bert.pooler.dense.weight'),
+      mlm: expected.has('cls.predictions.bias'),
+      nsp: expected.has('cls.seq_relationship.weight'),
+      classifier: expected.has('classifier.weight'),
+      qaOutputs: expected.has('qa_outputs.weight'),
+    }
 
     // Every shape checked before any tensor is read.
     const sizes = `vocab_size ${bertConfig.vocab_size}, hidden_size ${bertConfig.hidden_size}, intermediate_size ${bertConfig.intermediate_size}, max_position_embeddings ${bertConfig.max_position_embeddings}, type_vocab_size ${bertConfig.type_vocab_size}`

@@ -39,12 +39,19 @@ const plainMatMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: Saved)
   }
 }) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
 
-/** a[m,k] · b[n,k]ᵀ: forward transposes b; backward dA = dY·B and dB = transpose(dY)·A, both plain. */
+/**
+ * a[m,k] · b[n,k]ᵀ: forward transposes b; backward dA = dY·B and dB = (Aᵀ·dY)ᵀ, both plain. For the
+ * tied decoder (n = vocabulary) transposing the [k, n] product is far cheaper than transposing
+ * dY[m, n] first.
+ */
 const plainMatMulBT = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: Saved) => {
   save([a, b])
   return {
     value: tf.matMul(a, tf.transpose(b)),
-    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [tf.matMul(dy, sb as tf.Tensor2D), tf.matMul(tf.transpose(dy), sa as tf.Tensor2D)],
+    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
+      tf.matMul(dy, sb as tf.Tensor2D),
+      tf.transpose(tf.matMul(tf.transpose(sa as tf.Tensor2D), dy)),
+    ],
   }
 }) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
 

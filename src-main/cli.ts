@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream, existsSync, statSync } from 'node:
 import { basename, extname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ImportOptions, PretrainRequest, TokenizerTrainOptions, type JobProgress, type RunSummary } from './contract/index.ts'
+import { CheckpointChoice, ExportFormat, ImportOptions, PretrainRequest, TokenizerTrainOptions, type JobProgress, type RunSummary } from './contract/index.ts'
 import type { BertTokenizer, EncodeInput } from './core/tokenizer/index.ts'
 import { StudioError } from './core/errors.ts'
 import { toFailure } from './services/handlers.ts'
@@ -41,6 +41,13 @@ Verbs:
   metrics --run ID     one JSON line per metric point: {"step","split","name","value"}
   tokenize --tokenizer ID|DIR --input FILE [--pairs] [--max-length N] [--output FILE]
                        one JSON line per input line: {"input_ids","token_type_ids","tokens"}
+  export --run ID --format hf|tfjs --out DIR [--checkpoint best|last|STEP]
+                       write a run's checkpoint (best by default) as a Hugging Face or TensorFlow.js
+                       folder DIR (which must not exist), read it back and compare its logits with
+                       the in-app model's; prints the files written and the parity result
+  import-model DIR [--name NAME]
+                       a Hugging Face BERT folder (config.json, model.safetensors, vocab.txt or
+                       tokenizer.json) becomes a finished pre-training run and a tokenizer
 
 Every verb: --home DIR (default: STUDIO_HOME or the OS app-data folder), --project P (default "default")`
 
@@ -84,6 +91,7 @@ async function main(argv: string[]): Promise<unknown> {
       'validate-every': { type: 'string' },
       'whole-word-mask': { type: 'boolean' },
       run: { type: 'string' },
+      checkpoint: { type: 'string' },
       text: { type: 'string' },
       'top-k': { type: 'string' },
       offset: { type: 'string' },
@@ -141,6 +149,10 @@ async function main(argv: string[]): Promise<unknown> {
         return { probes: studio.runs.probes(requiredInt(values, 'run')) }
       case 'runs':
         return { runs: studio.runs.list(project.id).map(({ config: _config, modelConfig: _model, ...run }) => run) }
+      case 'export':
+        return await exportVerb(studio, values)
+      case 'import-model':
+        return await importModelVerb(studio, project.id, rest, values)
       default:
         throw new StudioError('VALIDATION', `Unknown verb "${verb}". ${USAGE}`)
     }
@@ -194,6 +206,54 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
   } finally {
     process.off('SIGINT', onSigint)
     unsubscribe()
+  }
+}
+
+async function exportVerb(studio: Studio, values: Values): Promise<unknown> {
+  if (typeof values.backend === 'string') process.env.STUDIO_BACKEND = values.backend
+  const runId = requiredInt(values, 'run')
+  const format = ExportFormat.safeParse(values.format)
+  if (!format.success) throw new StudioError('VALIDATION', `export needs --format hf or --format tfjs, got ${values.format === undefined ? 'none' : `"${String(values.format)}"`}`)
+  if (typeof values.out !== 'string') throw new StudioError('VALIDATION', 'export needs --out DIR (a folder that does not exist yet)')
+  const raw = values.checkpoint ?? 'best'
+  const checkpoint = CheckpointChoice.safeParse(typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw)
+  if (!checkpoint.success) throw new StudioError('VALIDATION', `--checkpoint must be best, last or a step number, got "${String(raw)}"`)
+  const result = await studio.models.export({ runId, checkpoint: checkpoint.data, format: format.data, dir: resolve(values.out) })
+  const { parity } = result
+  process.stderr.write(
+    `parity: max |Δlogit| ${parity.maxAbsDiff.toExponential(2)} over ${parity.values} logits of ${parity.examples} examples (${parity.source}), tolerance ${parity.tolerance}: ${parity.passed ? 'passed' : 'FAILED'}\n`,
+  )
+  return {
+    run_id: result.runId,
+    format: result.format,
+    architecture: result.architecture,
+    checkpoint: { step: result.checkpoint.step, kind: result.checkpoint.kind, chosen_as: result.checkpoint.chosenAs, validation_loss: result.checkpoint.validationLoss },
+    folder: result.folder,
+    files: result.files,
+    parity: {
+      passed: parity.passed,
+      max_abs_diff: parity.maxAbsDiff,
+      tolerance: parity.tolerance,
+      source: parity.source,
+      examples: parity.examples,
+      values: parity.values,
+      tokenizer_matches: parity.tokenizerMatches,
+    },
+    seconds: result.seconds,
+  }
+}
+
+async function importModelVerb(studio: Studio, projectId: number, rest: string[], values: Values): Promise<unknown> {
+  if (rest.length !== 1) throw new StudioError('VALIDATION', 'import-model takes exactly one folder')
+  const result = await studio.models.import({ projectId, path: resolve(rest[0]!), name: typeof values.name === 'string' ? values.name : undefined })
+  return {
+    run_id: result.run.id,
+    name: result.run.name,
+    tokenizer_id: result.tokenizer.id,
+    tokenizer_name: result.tokenizer.name,
+    architecture: result.architecture,
+    initialized_heads: result.initializedHeads,
+    ignored_weights: result.ignoredWeights,
   }
 }
 

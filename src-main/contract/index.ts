@@ -329,6 +329,62 @@ export interface JobProgress {
   message?: string
 }
 
+/** Where an export reads its weights: the best (lowest validation loss), the last, or a step's checkpoint. */
+export const CheckpointChoice = z.union([z.enum(['best', 'last']), z.number().int().min(0).max(1e12)])
+export type CheckpointChoice = z.infer<typeof CheckpointChoice>
+export const ExportFormat = z.enum(['hf', 'tfjs'])
+export type ExportFormat = z.infer<typeof ExportFormat>
+
+/** A run's checkpoint as the export step lists it. */
+export interface ModelCheckpoint {
+  step: number
+  kind: 'interval' | 'best' | 'final'
+  validationLoss: number | null
+  bytes: number
+  createdAt: string
+  /** What `best` picks: the lowest validation loss (the latest on a tie), else the last. */
+  best: boolean
+  last: boolean
+}
+
+/** The exported files read back with the studio's own readers and run against the in-app model. */
+export interface ParityCheck {
+  /** 'validation': batches of the run's held-out data; 'sentences': fixed sentences. */
+  source: 'validation' | 'sentences'
+  examples: number
+  /** Logits compared. */
+  values: number
+  maxAbsDiff: number
+  tolerance: number
+  /** The folder's tokenizer encodes the examples to the same ids as the run's. */
+  tokenizerMatches: boolean
+  passed: boolean
+}
+
+export interface ModelExport {
+  runId: number
+  runName: string
+  format: ExportFormat
+  architecture: string
+  checkpoint: { step: number; kind: 'interval' | 'best' | 'final'; validationLoss: number | null; chosenAs: 'best' | 'last' | 'step' }
+  folder: string
+  files: { name: string; bytes: number }[]
+  parity: ParityCheck
+  seconds: number
+}
+
+export interface ModelImport {
+  /** A pre-training run, status done, holding the imported weights as its one checkpoint. */
+  run: RunSummary
+  tokenizer: TokenizerInfo
+  /** The class named in config.json (or inferred from the weights). */
+  architecture: string
+  /** Heads the folder lacked, freshly initialised so the model is whole (e.g. NSP for BertForMaskedLM). */
+  initializedHeads: string[]
+  /** Weights a pre-training model has no place for (a classifier, QA outputs). */
+  ignoredWeights: string[]
+}
+
 // ---------------------------------------------------------------- channels
 
 /** A channel: the schema of its one argument object and, as a phantom, the type of its value. */
@@ -420,6 +476,33 @@ export const channels = {
   ),
 
   'jobs.cancel': channel<boolean>()(z.object({ jobId }).strict()),
+
+  /** A run's checkpoints, with the ones `best` and `last` pick marked. */
+  'models.checkpoints': channel<ModelCheckpoint[]>()(z.object({ runId: id }).strict()),
+  /**
+   * Writes a run's checkpoint as a Hugging Face or TensorFlow.js folder, reads it back and checks
+   * its outputs against the in-app model. Electron asks for a parent folder (null: dismissed);
+   * web mode writes under <home>/exports. `folder` names the new subfolder (default: the run's name).
+   */
+  'models.export': channel<ModelExport | null>()(
+    z
+      .object({
+        runId: id,
+        checkpoint: CheckpointChoice.default('best'),
+        format: ExportFormat,
+        folder: z
+          .string()
+          .trim()
+          .min(1)
+          .max(120)
+          .regex(/^[^\\/:*?"<>|\u0000-\u001f]+$/, 'must be a folder name, not a path')
+          .refine((value) => value !== '.' && value !== '..', 'must be a folder name, not a path')
+          .optional(),
+      })
+      .strict(),
+  ),
+  /** A Hugging Face BERT folder (picked or uploaded) becomes a finished pre-training run and a tokenizer. */
+  'models.import': channel<ModelImport>()(z.object({ projectId: id, fileId, name: name.optional() }).strict()),
 } as const
 
 export type Channels = typeof channels

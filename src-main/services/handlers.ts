@@ -77,6 +77,24 @@ export function createHandlers(studio: Studio): Handlers {
     'runs.probes': ({ runId }) => runs.probes(runId),
     'runs.fillMask': (request) => runs.fillMask(request),
     'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
+    'models.checkpoints': ({ runId }) => studio.models.checkpoints(runId),
+    'models.export': async ({ runId, checkpoint, format, folder }) => {
+      studio.runs.get(runId)
+      // Electron: inside a folder the user picks; web mode (no dialog): under <home>/exports.
+      let parent = studio.models.exportsDir
+      if (studio.pickFile) {
+        const picked = await studio.pickFile('folder')
+        if (picked === null) return null
+        parent = picked
+      }
+      return studio.models.exportInto({ runId, checkpoint, format, parent, name: folder })
+    },
+    'models.import': ({ projectId, fileId, name }) => {
+      const file = files.get(fileId)
+      if (file.kind !== 'folder') throw new StudioError('VALIDATION', 'models.import: pick the model folder (config.json, model.safetensors, vocab.txt), not a file')
+      projects.get(projectId)
+      return studio.models.import({ projectId, path: file.path, displayName: file.name, name })
+    },
   }
 }
 

@@ -6,6 +6,7 @@ import { CorporaService, type ImportSource } from './corpora.ts'
 import { EventBus } from './events.ts'
 import { FileRegistry } from './files.ts'
 import { Jobs } from './jobs.ts'
+import { ModelsService } from './models.ts'
 import { ProjectsService } from './projects.ts'
 import { SearchIndexer } from './search-index.ts'
 import { RunsService } from './runs.ts'
@@ -33,6 +34,7 @@ export class Studio {
   readonly worker: TrainingWorker
   readonly tokenizers: TokenizersService
   readonly runs: RunsService
+  readonly models: ModelsService
   readonly pickFile: StudioOptions['pickFile']
   readonly home: string
   readonly databasePath: string
@@ -63,6 +65,11 @@ export class Studio {
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     })
     this.runs.recoverAfterCrash()
+    this.models = new ModelsService(this.db, this.worker, this.runs, this.tokenizers, {
+      databasePath: this.databasePath,
+      home: this.home,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
     this.pickFile = options.pickFile
   }
 

@@ -85,8 +85,8 @@ interface RunInputs {
 function loadRunInputs(db: Database.Database, runId: number): RunInputs {
   const run = runStore.getRun(db, runId)
   if (!run) throw notFound(`No run with id ${runId}`)
-  if (run.tokenizerId === null || run.corpusId === null) {
-    throw new StudioError('CONFLICT', `Run ${runId} has lost its corpus or tokenizer (deleted since): it cannot train`)
+  if (run.tokenizerId === null) {
+    throw new StudioError('CONFLICT', `Run ${runId} has lost its tokenizer (deleted since): it cannot be used`)
   }
   const tokenizerJson = tokenizerStore.tokenizerJson(db, run.tokenizerId)
   if (tokenizerJson === undefined) throw notFound(`Run ${runId}'s tokenizer ${run.tokenizerId} no longer exists`)
@@ -141,6 +141,9 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
   let replicas: ReplicaGroup | null = null
   try {
     const inputs = loadRunInputs(db, input.runId)
+    if (inputs.run.corpusId === null) {
+      throw new StudioError('CONFLICT', `Run ${input.runId} has no corpus (deleted since, or an imported model): it cannot train`)
+    }
     runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
     cache = await ensureTokenCache(db, inputs, input.cacheDir, context)
     const { stored, modelConfig, tokenizerHash } = inputs

@@ -2,6 +2,7 @@ import { cancelled } from '../core/errors.ts'
 import type { TaskProgress } from './protocol.ts'
 import { fillMaskTask, planTask, pretrainTask, type FillMaskTaskInput, type PlanTaskInput, type PretrainTaskInput } from './pretrain-task.ts'
 import { trainTokenizerTask, type TrainTokenizerInput } from './tokenizer-task.ts'
+import { exportTask, importTask, type ExportTaskInput, type ImportTaskInput } from './export-task.ts'
 
 export interface TaskContext {
   signal: AbortSignal
@@ -17,6 +18,8 @@ export const tasks: Record<string, Task> = {
   'train.pretrain': (input, context) => pretrainTask(input as PretrainTaskInput, context),
   'train.fillMask': (input) => fillMaskTask(input as FillMaskTaskInput),
   'train.plan': (input, context) => planTask(input as PlanTaskInput, context),
+  'models.export': (input, context) => exportTask(input as ExportTaskInput, context),
+  'models.import': (input, context) => importTask(input as ImportTaskInput, context),
 
   /** Answers its input after `ms`, reporting progress; used to test the worker's plumbing. */
   'diagnostics.echo': async (input, { signal, progress }) => {

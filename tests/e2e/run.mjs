@@ -1,7 +1,7 @@
 // End-to-end tests: the built studio in web mode, driven in Chromium (and in Electron where its
 // binary exists). Run after `npm run build`: `node tests/e2e/run.mjs [name filter]`.
 // Prints `N passed, N failed` last and exits non-zero when a test failed.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { _electron, chromium } from 'playwright-core'
 import {
@@ -463,6 +463,85 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   await page.waitForTimeout(300)
   await page.screenshot({ path: join(results, 'pretrain-dark.png'), fullPage: true })
   await page.getByLabel('Theme').selectOption('light')
+})
+
+// ---------------------------------------------------------------- export step (web mode)
+
+/** Calls a channel over the web transport with the server's token; throws on a failed Result. */
+async function invoke(server, channel, args) {
+  const response = await fetch(`${server.origin}/api/invoke/${channel}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
+    body: JSON.stringify(args),
+  })
+  const result = await response.json()
+  if (!result.ok) throw new Error(`${channel}: ${result.code} ${result.message}`)
+  return result.value
+}
+
+/** A finished tiny pre-training run, made through the API (the pre-train test covers the UI). */
+async function tinyRun(server, projectName) {
+  const project = await invoke(server, 'projects.create', { name: projectName })
+  const upload = await fetch(`${server.origin}/api/upload?name=stories.txt`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${server.token}` },
+    body: readFileSync(join(fixtures, 'stories.txt')),
+  })
+  const file = (await upload.json()).value
+  const { corpus } = await invoke(server, 'corpora.import', { projectId: project.id, fileId: file.fileId, name: 'stories', jobId: 'e2e-export-import' })
+  const tokenizer = await invoke(server, 'tokenizers.train', { projectId: project.id, corpusId: corpus.id, name: 'tok', jobId: 'e2e-export-tok', options: { vocabSize: 300 } })
+  let run = await invoke(server, 'runs.pretrain', {
+    projectId: project.id, corpusId: corpus.id, tokenizerId: tokenizer.id, name: 'tiny export',
+    seqLength: 32, batchSize: 4, steps: 6, checkpointEvery: 3, validateEvery: 3,
+  })
+  const deadline = Date.now() + 60_000
+  while (run.status !== 'done') {
+    assert(!['crashed', 'diverged', 'cancelled'].includes(run.status), `tiny run ended ${run.status}: ${run.error}`)
+    assert(Date.now() < deadline, `tiny run still ${run.status} after 60 s`)
+    await new Promise((r) => setTimeout(r, 250))
+    run = await invoke(server, 'runs.get', { runId: run.id })
+  }
+  return run
+}
+
+test('export: writes a finished run as a Hugging Face folder, checks parity, imports it back', async ({ page, server }) => {
+  const run = await tinyRun(server, 'Exporting')
+  await page.goto(server.url)
+  await page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button', { name: /Export/ }).click()
+  await expectText(page.getByRole('heading', { level: 1 }).filter({ visible: true }), 'Export')
+  const chosenRun = await page.locator('#export-run option:checked').innerText()
+  assert(chosenRun.startsWith(run.name), `default run: ${chosenRun}`)
+  assert(await page.locator('input[name="export-format"][value="hf"]').isChecked(), 'Hugging Face is the default format')
+  assert(await page.locator('input[name="export-checkpoint"][value="best"]').isChecked(), 'the best checkpoint is the default')
+
+  // A path is refused before anything is sent.
+  const exportButton = page.locator('main').getByRole('button', { name: 'Export', exact: true })
+  await page.locator('#export-folder').fill('../elsewhere')
+  await expectText(page.locator('#export-folder-hint'), 'A folder name, not a path')
+  assert(await exportButton.isDisabled(), 'a path as folder name disables Export')
+  await page.locator('#export-folder').fill('')
+
+  await exportButton.click()
+  const parity = await expectText(page.getByTestId('parity'), /Parity check passed/, { timeout: 60_000 })
+  console.log(`    ${parity.replace(/\s+/g, ' ')}`)
+  assert(/largest logit difference \S+ \(tolerance 0\.0001\)/.test(parity), `parity line: ${parity}`)
+  const folder = await page.getByTestId('export-folder').innerText()
+  assert(folder.endsWith(join('exports', run.name)), `export folder: ${folder}`)
+  const files = await page.getByRole('table', { name: 'Files written' }).locator('tbody td code').allInnerTexts()
+  for (const name of ['model.safetensors', 'config.json', 'vocab.txt', 'tokenizer.json', 'README.md']) {
+    assert(files.includes(name), `files written: expected ${name}, saw ${files.join(', ')}`)
+    assert(existsSync(join(folder, name)), `${name} is not on disk in ${folder}`)
+  }
+  ensureResults()
+  await page.screenshot({ path: join(results, 'export-done.png'), fullPage: true })
+
+  // The same folder, uploaded back: a new finished run, listed for export at once.
+  await page.locator('#import-model-folder').setInputFiles(folder)
+  await page.locator('#import-model-name').fill('reloaded')
+  await page.getByRole('button', { name: 'Import model' }).click()
+  await expectText(page.getByTestId('imported-model'), /Imported reloaded \(BertForPreTraining\)/, { timeout: 30_000 })
+  const runs = await page.locator('#export-run option').allInnerTexts()
+  assert(runs.some((text) => text.startsWith('reloaded')), `runs offered for export: ${runs.join(' | ')}`)
 })
 
 // ---------------------------------------------------------------- Electron

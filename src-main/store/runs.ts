@@ -206,7 +206,8 @@ export function setRunStatus(db: Db, runId: number, status: RunStatus, details: 
       `UPDATE runs SET status = @status,
          started_at = CASE WHEN @status = 'running' AND started_at IS NULL THEN ${now} ELSE started_at END,
          finished_at = CASE WHEN @terminal THEN ${now} WHEN @status = 'running' THEN NULL ELSE finished_at END,
-         error = CASE WHEN @hasError THEN @error WHEN @status = 'running' THEN NULL ELSE error END,
+         error = CASE WHEN @hasError THEN @error WHEN @status IN ('queued', 'running', 'paused', 'done') THEN NULL ELSE error END,
+         owner_pid = CASE WHEN @status = 'running' THEN @pid ELSE owner_pid END,
          backend = coalesce(@backend, backend)
        WHERE id = @id`,
     )
@@ -217,6 +218,7 @@ export function setRunStatus(db: Db, runId: number, status: RunStatus, details: 
       hasError: details.error !== undefined ? 1 : 0,
       error: details.error ?? null,
       backend: details.backend ?? null,
+      pid: process.pid,
     })
   if (result.changes === 0) throw new StudioError('NOT_FOUND', `No run with id ${runId}`)
 }
@@ -357,13 +359,29 @@ export function checkpointManifest(db: Db, checkpointId: number) {
  */
 export function markCrashedRuns(db: Db): { runId: number; resumable: boolean }[] {
   return db.transaction(() => {
-    const ids = db.prepare("SELECT id FROM runs WHERE status = 'running' ORDER BY id").pluck().all() as number[]
+    const running = db.prepare("SELECT id, owner_pid FROM runs WHERE status = 'running' ORDER BY id").all() as {
+      id: number
+      owner_pid: number | null
+    }[]
+    // A run another live process is training is not crashed (this process has just opened, so
+    // its own pid on a run means an earlier process of that pid died).
+    const ids = running.filter((run) => run.owner_pid === null || run.owner_pid === process.pid || !processAlive(run.owner_pid)).map((run) => run.id)
     for (const id of ids) setRunStatus(db, id, 'crashed', { error: 'The studio stopped while this run was running' })
     return ids.map((runId) => ({
       runId,
       resumable: db.prepare('SELECT 1 FROM checkpoints WHERE run_id = ? LIMIT 1').get(runId) !== undefined,
     }))
   })()
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** The repository as one object, like the other stores. */

@@ -143,4 +143,11 @@ export const migrations: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 6,
+    name: 'which process runs a run',
+    // A studio that opens marks runs left 'running' as crashed, except those whose process is alive
+    // (a web-mode studio and a CLI can share one home).
+    sql: `ALTER TABLE runs ADD COLUMN owner_pid INTEGER;`,
+  },
 ]

@@ -178,6 +178,21 @@ describe('run store', () => {
     expect(markCrashedRuns(db)).toEqual([])
   })
 
+  it('leaves alone a run that another live process is training, and clears a stale error when a run ends well', () => {
+    const elsewhere = newRun('elsewhere')
+    const dead = newRun('dead')
+    setRunStatus(db, elsewhere.id, 'running')
+    setRunStatus(db, dead.id, 'running')
+    // The parent of this test process is alive; a pid beyond the kernel's maximum is not.
+    db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(process.ppid, elsewhere.id)
+    db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(2 ** 22 + 1, dead.id)
+    expect(markCrashedRuns(db)).toEqual([{ runId: dead.id, resumable: false }])
+    expect(getRun(db, elsewhere.id)!.status).toBe('running')
+    setRunStatus(db, dead.id, 'running')
+    setRunStatus(db, dead.id, 'done')
+    expect(getRun(db, dead.id)).toMatchObject({ status: 'done', error: null })
+  })
+
   it('deletes a project’s runs, metrics, checkpoints and chunks with it', () => {
     const run = newRun()
     saveCheckpoint(db, run.id, 5, rows(0, 5), serializeCheckpoint(checkpointAt(5)))

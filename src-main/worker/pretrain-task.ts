@@ -103,6 +103,7 @@ function loadRunInputs(db: Database.Database, runId: number): RunInputs {
 /** The corpus as token ids, built once per (corpus, tokenizer) and reused by every run. */
 async function ensureTokenCache(
   db: Database.Database,
+  database: DatabaseInput,
   inputs: RunInputs,
   cacheDir: string,
   context: TaskContext,
@@ -114,7 +115,8 @@ async function ensureTokenCache(
     const stats = db.prepare('SELECT stats_json FROM corpora WHERE id = ?').pluck().get(corpusId) as string | undefined
     if (stats === undefined) throw notFound(`Corpus ${corpusId} no longer exists`)
     const characters = (JSON.parse(stats) as { characters: number }).characters
-    const reader = openDatabase({ databasePath: db.name }, true)
+    // A second, read-only connection streams the documents (the native build the caller names: Electron's under Electron).
+    const reader = openDatabase(database, true)
     try {
       const documents = reader
         .prepare('SELECT ordinal AS id, text FROM documents WHERE corpus_id = ? ORDER BY ordinal')
@@ -145,7 +147,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       throw new StudioError('CONFLICT', `Run ${input.runId} has no corpus (deleted since, or an imported model): it cannot train`)
     }
     runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
-    cache = await ensureTokenCache(db, inputs, input.cacheDir, context)
+    cache = await ensureTokenCache(db, input, inputs, input.cacheDir, context)
     const { stored, modelConfig, tokenizerHash } = inputs
     const latest = runStore.loadLatestCheckpoint(db, input.runId)
     const position = (latest?.checkpoint.manifest.dataPosition as DataPosition | undefined) ?? undefined

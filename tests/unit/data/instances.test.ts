@@ -296,7 +296,6 @@ describe('pre-training instances', () => {
     const started = performance.now()
     for (let i = 0; i < steps; i++) generator.nextBatch(32)
     const perBatch = (performance.now() - started) / steps
-    console.log(`batch 32×128: ${perBatch.toFixed(3)} ms`)
     expect(perBatch).toBeLessThan(25) // generous: the test machine is shared
   })
 })

@@ -37,6 +37,5 @@ describe('BertForPreTraining learns', () => {
     model.dispose()
     expect({ mlmAccuracy: mlmAccuracy > 0.95, nspAccuracy }).toEqual({ mlmAccuracy: true, nspAccuracy: 1 })
     expect(Date.now() - started).toBeLessThan(30_000)
-    console.log(`overfit in ${steps} steps, ${Date.now() - started} ms`)
   })
 })

@@ -74,6 +74,109 @@ export const PretrainRequest = z
   })
 export type PretrainRequest = z.infer<typeof PretrainRequest>
 
+
+// ---------------------------------------------------------------- labelling and fine-tuning
+
+/** Where an export, an evaluation or a prediction reads its weights: the best (lowest validation loss), the last, or a step's checkpoint. */
+export const CheckpointChoice = z.union([z.enum(['best', 'last']), z.number().int().min(0).max(1e12)])
+export type CheckpointChoice = z.infer<typeof CheckpointChoice>
+
+/** What a dataset's labels say and a fine-tuned model predicts. */
+export const TaskKind = z.enum(['classify', 'multilabel', 'tag', 'qa', 'summarize'])
+export type TaskKind = z.infer<typeof TaskKind>
+
+const offset = z.number().int().min(0).max(100_000_000)
+/**
+ * One annotator's label of one document. Classes are named by id (a rename changes one row);
+ * spans are character offsets [start, end) into the document's text; summary sentences are
+ * indices into `splitSentences(text)` (core/data/sentences.ts), the one segmentation every part
+ * of the studio uses.
+ */
+export const LabelValue = z.discriminatedUnion('kind', [
+  /** classify: exactly one class; multilabel: any number, none included. */
+  z.object({ kind: z.literal('classes'), classIds: z.array(id).max(1_000) }).strict(),
+  /** tag: entity spans; overlapping ones only where the dataset allows overlap. */
+  z.object({ kind: z.literal('spans'), spans: z.array(z.object({ start: offset, end: offset, classId: id }).strict()).max(10_000) }).strict(),
+  /** qa: questions about the document, each with its answer span in the text. */
+  z
+    .object({
+      kind: z.literal('qa'),
+      items: z.array(z.object({ question: z.string().trim().min(1).max(2_000), start: offset, end: offset }).strict()).max(1_000),
+    })
+    .strict(),
+  /** summarize: which of the document's sentences belong in its summary. */
+  z.object({ kind: z.literal('summary'), sentences: z.array(z.number().int().min(0).max(1_000_000)).max(100_000) }).strict(),
+])
+export type LabelValue = z.infer<typeof LabelValue>
+
+const annotator = z.string().trim().min(1, 'must not be empty').max(100)
+const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4')
+
+/** Which examples the labelling workspace lists. */
+export const ExampleFilter = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('all') }).strict(),
+  z.object({ kind: z.literal('unlabelled') }).strict(),
+  z.object({ kind: z.literal('labelled') }).strict(),
+  /** Labelled with this class (by any annotator). */
+  z.object({ kind: z.literal('class'), classId: id }).strict(),
+  /** Labelled by two or more annotators who disagree. */
+  z.object({ kind: z.literal('disagreement') }).strict(),
+  /** Unlabelled, the model's least certain first (active learning). */
+  z.object({ kind: z.literal('uncertain'), by: z.enum(['entropy', 'margin']).default('entropy') }).strict(),
+  /** Labelled, where the model confidently disagrees with the label: likely label errors first. */
+  z.object({ kind: z.literal('suspect'), minConfidence: z.number().min(0).max(1).default(0.8) }).strict(),
+  /** The model's confidence in its prediction lies in [min, max]. */
+  z.object({ kind: z.literal('confidence'), min: z.number().min(0).max(1), max: z.number().min(0).max(1) }).strict(),
+])
+export type ExampleFilter = z.infer<typeof ExampleFilter>
+
+/** How a labelled file's columns or fields become examples (CSV/TSV/JSONL). */
+export const LabelledFileOptions = z
+  .object({
+    format: z.enum(['csv', 'tsv', 'jsonl']).optional(),
+    textColumn: z.string().max(200).optional(),
+    labelColumn: z.string().max(200).optional(),
+  })
+  .strict()
+export type LabelledFileOptions = z.infer<typeof LabelledFileOptions>
+
+/** A fine-tuning run as the analyst asks for it; unset fields take the defaults of issue #5. */
+export const FinetuneRequest = z
+  .object({
+    projectId: id,
+    datasetId: id,
+    name,
+    /** The pre-trained (or imported) run to start from; absent: random weights of `preset`. */
+    fromRunId: id.optional(),
+    fromCheckpoint: CheckpointChoice.optional(),
+    /** Needed with no fromRunId (the parent's tokenizer is used otherwise). */
+    tokenizerId: id.optional(),
+    preset: ModelPreset.default('tiny'),
+    /** Default: the parent's pre-training length (128 when none; QA 384). */
+    seqLength: z.number().int().min(16).max(512).optional(),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    epochs: z.number().positive().max(1_000).default(3),
+    /** Default by model size: 2e-4 for the small BERTs, 3e-5 for Base. */
+    learningRate: z.number().positive().max(1).optional(),
+    warmupFraction: z.number().min(0).max(0.5).default(0.1),
+    /** Lower encoder layers (and the embeddings) kept frozen. */
+    freezeLayers: z.number().int().min(0).max(48).default(0),
+    /** Weight the loss by inverse class frequency (classification). */
+    classWeights: z.boolean().default(false),
+    /** Stop when the validation metric has not improved for this many evaluations; 0: never. */
+    earlyStoppingPatience: z.number().int().min(0).max(1_000).default(3),
+    /** Evaluate on the validation split this often (steps); default: once per epoch. */
+    validateEvery: z.number().int().min(1).max(1_000_000).optional(),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
+    /** QA: overlap of the windows a long passage is cut into, and the longest answer (pieces). */
+    docStride: z.number().int().min(8).max(512).default(128),
+    maxAnswerLength: z.number().int().min(1).max(512).default(30),
+    /** Summaries: the word budget of an extractive summary. */
+    summaryWords: z.number().int().min(5).max(10_000).default(60),
+  })
+  .strict()
+export type FinetuneRequest = z.infer<typeof FinetuneRequest>
+
 // ---------------------------------------------------------------- value types
 
 export interface AppInfo {
@@ -314,7 +417,7 @@ export interface RunProgress {
   metrics: Record<string, number>
 }
 
-export type JobKind = 'import' | 'index' | 'tokenizer' | 'train'
+export type JobKind = 'import' | 'index' | 'tokenizer' | 'train' | 'predict'
 export interface JobProgress {
   jobId: string
   kind: JobKind
@@ -329,9 +432,6 @@ export interface JobProgress {
   message?: string
 }
 
-/** Where an export reads its weights: the best (lowest validation loss), the last, or a step's checkpoint. */
-export const CheckpointChoice = z.union([z.enum(['best', 'last']), z.number().int().min(0).max(1e12)])
-export type CheckpointChoice = z.infer<typeof CheckpointChoice>
 export const ExportFormat = z.enum(['hf', 'tfjs'])
 export type ExportFormat = z.infer<typeof ExportFormat>
 
@@ -383,6 +483,118 @@ export interface ModelImport {
   initializedHeads: string[]
   /** Weights a pre-training model has no place for (a classifier, QA outputs). */
   ignoredWeights: string[]
+}
+
+
+export interface LabelClass {
+  id: number
+  name: string
+  color: string
+  position: number
+}
+
+export interface DatasetInfo {
+  id: number
+  projectId: number
+  corpusId: number
+  name: string
+  task: TaskKind
+  /** Tagging: spans may overlap. */
+  allowOverlap: boolean
+  classes: LabelClass[]
+  /** Documents in the corpus, and those with at least one label. */
+  examples: number
+  labelled: number
+  /** Labelled examples per class (any annotator), in `classes` order; empty for qa and summarize. */
+  perClass: { classId: number; count: number }[]
+  annotators: { name: string; labelled: number }[]
+  /** Cohen's kappa for each pair of annotators over the examples both labelled (classify tasks). */
+  agreement: { first: string; second: string; common: number; kappa: number | null }[]
+  /** Null until made; fixed once made (later labels join by a seeded hash of the document). */
+  split: { seed: number; fractions: [number, number, number]; counts: { train: number; validation: number; test: number } } | null
+  createdAt: string
+}
+
+export interface ExampleLabel {
+  annotator: string
+  value: LabelValue
+  updatedAt: string
+}
+
+/** A model's guess for an example (the latest fine-tuned run that predicted the dataset). */
+export interface ExamplePrediction {
+  runId: number
+  value: LabelValue
+  confidence: number
+  entropy: number
+  margin: number
+}
+
+export interface Example {
+  documentId: number
+  ordinal: number
+  text: string
+  source: string
+  labels: ExampleLabel[]
+  split: 'train' | 'validation' | 'test' | null
+  prediction: ExamplePrediction | null
+}
+
+export interface ExamplePage {
+  total: number
+  offset: number
+  examples: Example[]
+}
+
+/** What a fine-tuned model says about one input. */
+export type Prediction =
+  | { task: 'classify' | 'multilabel'; labels: string[]; probabilities: Record<string, number> }
+  | { task: 'tag'; spans: { start: number; end: number; label: string; score: number; text: string }[] }
+  | { task: 'qa'; answer: { text: string; start: number; end: number; score: number } | null }
+  | { task: 'summarize'; sentences: { text: string; score: number; selected: boolean }[]; summary: string }
+
+export interface ClassMetrics {
+  label: string
+  precision: number
+  recall: number
+  f1: number
+  support: number
+}
+
+/** Metrics on the held-out test split (never on data the model trained or early-stopped on). */
+export interface Evaluation {
+  id: number
+  runId: number
+  checkpointStep: number
+  split: 'validation' | 'test'
+  task: TaskKind
+  examples: number
+  /** Headline numbers by name: accuracy, macro_f1, weighted_f1, entity_f1, exact_match, f1, rouge1, rouge2, rougeL, ece. */
+  metrics: Record<string, number>
+  /** Class names (classify, multilabel, tag entity types). */
+  labels: string[]
+  perClass: ClassMetrics[]
+  /** classify: rows actual, columns predicted, in `labels` order. */
+  confusion: number[][] | null
+  /** Reliability curve: per confidence bin, the mean confidence and accuracy. */
+  calibration: { confidence: number; accuracy: number; count: number }[]
+  createdAt: string
+}
+
+/** The test examples in one confusion-matrix cell (to open and relabel). */
+export interface EvaluationExample {
+  documentId: number | null
+  text: string
+  actual: string
+  predicted: string
+  confidence: number
+}
+
+export interface BatchPrediction {
+  /** CSV (formula-injection-safe cells) of the input rows and the predictions. */
+  csv: string
+  rows: number
+  fileName: string
 }
 
 // ---------------------------------------------------------------- channels
@@ -473,6 +685,93 @@ export const channels = {
   'runs.probes': channel<ProbeAtStep[]>()(z.object({ runId: id }).strict()),
   'runs.fillMask': channel<FillMaskResult>()(
     z.object({ runId: id, text: z.string().min(1).max(5_000), topK: z.number().int().min(1).max(20).default(5) }).strict(),
+  ),
+
+  'datasets.list': channel<DatasetInfo[]>()(z.object({ projectId: id }).strict()),
+  'datasets.get': channel<DatasetInfo>()(z.object({ datasetId: id }).strict()),
+  /**
+   * A dataset over a corpus' documents. `classes` seeds the schema; with `importLabels` the
+   * corpus' label column becomes labels by the annotator "import" (classes created as needed).
+   */
+  'datasets.create': channel<DatasetInfo>()(
+    z
+      .object({
+        projectId: id,
+        corpusId: id,
+        name,
+        task: TaskKind,
+        classes: z.array(name).max(1_000).default([]),
+        allowOverlap: z.boolean().default(false),
+        importLabels: z.boolean().default(true),
+      })
+      .strict(),
+  ),
+  /** A labelled file (CSV/TSV label column, JSONL fields, spans as character offsets) becomes a corpus and a dataset. */
+  'datasets.importLabelled': channel<DatasetInfo>()(
+    z.object({ projectId: id, fileId, name, task: TaskKind, jobId, options: LabelledFileOptions.default({}) }).strict(),
+  ),
+  'datasets.rename': channel<DatasetInfo>()(z.object({ datasetId: id, name }).strict()),
+  'datasets.delete': channel<void>()(z.object({ datasetId: id }).strict()),
+  /** Stratified, seeded train/validation/test split; CONFLICT once one exists. */
+  'datasets.split': channel<DatasetInfo>()(
+    z
+      .object({
+        datasetId: id,
+        fractions: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.8, 0.1, 0.1]),
+        seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
+      })
+      .strict()
+      .refine((r) => Math.abs(r.fractions[0] + r.fractions[1] + r.fractions[2] - 1) < 1e-6, { message: 'the fractions must sum to 1' }),
+  ),
+  /** Model in the loop: a fine-tuned run predicts every example of the dataset (a job). */
+  'datasets.predict': channel<{ predicted: number }>()(z.object({ datasetId: id, runId: id, jobId }).strict()),
+
+  'labels.addClass': channel<DatasetInfo>()(z.object({ datasetId: id, name, color: color.optional() }).strict()),
+  'labels.updateClass': channel<DatasetInfo>()(z.object({ classId: id, name: name.optional(), color: color.optional() }).strict()),
+  /** Every label naming `fromId` names `intoId` instead; `fromId` is removed. One transaction. */
+  'labels.mergeClasses': channel<DatasetInfo>()(z.object({ fromId: id, intoId: id }).strict()),
+  'labels.reorderClasses': channel<DatasetInfo>()(z.object({ datasetId: id, classIds: z.array(id).min(1).max(1_000) }).strict()),
+  'labels.examples': channel<ExamplePage>()(
+    z
+      .object({
+        datasetId: id,
+        filter: ExampleFilter.default({ kind: 'all' }),
+        /** Restricts `labelled`, `class`, `unlabelled` to this annotator's labels. */
+        annotator: annotator.optional(),
+        query: z.string().max(500).default(''),
+        offset: z.number().int().min(0).max(1e9).default(0),
+        limit: z.number().int().min(1).max(500).default(50),
+      })
+      .strict(),
+  ),
+  /** Saves one label at once (its own transaction, synchronous=FULL) and answers the example as stored. */
+  'labels.set': channel<Example>()(z.object({ datasetId: id, documentId: id, annotator, value: LabelValue }).strict()),
+  'labels.clear': channel<Example>()(z.object({ datasetId: id, documentId: id, annotator }).strict()),
+
+  /** Queues a fine-tuning run on the dataset's fixed split (made with defaults if missing). */
+  'runs.finetune': channel<RunSummary>()(FinetuneRequest),
+  /** Evaluates a fine-tuned run's checkpoint on its held-out test split and stores the result. */
+  'runs.evaluate': channel<Evaluation>()(z.object({ runId: id, checkpoint: CheckpointChoice.default('best') }).strict()),
+  /** The latest stored evaluation of a run (null: none yet). */
+  'runs.evaluation': channel<Evaluation | null>()(z.object({ runId: id }).strict()),
+  /** The examples of one confusion-matrix cell of an evaluation. */
+  'runs.evaluationExamples': channel<EvaluationExample[]>()(
+    z.object({ evaluationId: id, actual: z.string().max(200), predicted: z.string().max(200) }).strict(),
+  ),
+  /** Playground: one input through a fine-tuned run (text; or question + text as the passage for QA). */
+  'runs.predict': channel<Prediction>()(
+    z
+      .object({
+        runId: id,
+        text: z.string().min(1).max(100_000),
+        question: z.string().max(2_000).optional(),
+        checkpoint: CheckpointChoice.default('best'),
+      })
+      .strict(),
+  ),
+  /** Batch prediction of an uploaded file (one text per line, or CSV/TSV/JSONL with a text column). */
+  'runs.predictFile': channel<BatchPrediction>()(
+    z.object({ runId: id, fileId, jobId, options: LabelledFileOptions.default({}), checkpoint: CheckpointChoice.default('best') }).strict(),
   ),
 
   'jobs.cancel': channel<boolean>()(z.object({ jobId }).strict()),

@@ -8,6 +8,8 @@ import {
   type ValueOf,
 } from '../contract/index.ts'
 import { StudioError } from '../core/errors.ts'
+import { finetuneHandlers } from './finetune-handlers.ts'
+import { labellingHandlers } from './labelling-handlers.ts'
 import type { Studio } from './studio.ts'
 
 /** Who is calling: the transport says, handlers may refuse (e.g. a native dialog in web mode). */
@@ -95,6 +97,8 @@ export function createHandlers(studio: Studio): Handlers {
       projects.get(projectId)
       return studio.models.import({ projectId, path: file.path, displayName: file.name, name })
     },
+    ...labellingHandlers(studio),
+    ...finetuneHandlers(studio),
   }
 }
 

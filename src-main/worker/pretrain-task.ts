@@ -156,7 +156,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
     if (stored.totalSteps === null) {
       db.prepare('UPDATE runs SET config_json = ? WHERE id = ?').run(JSON.stringify({ ...stored, totalSteps }), input.runId)
     }
-    const probes = probeSentences(db, inputs.run.corpusId!, cache, data.split.validation)
+    const probes = probeSentences(db, inputs.run.corpusId!, cache, data.split.validation, inputs.tokenizer)
     const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
     model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
     let lastReport = { step: 0, metrics: {} as Record<string, number> }
@@ -287,25 +287,43 @@ async function fillMask(model: BertForPreTraining, tokenizer: BertTokenizer, tex
   }
 }
 
+/** Function words a probe never masks: guessing "the" says little about what the model learnt. */
+const PROBE_STOPWORDS = new Set(
+  'the and for that this with from are was were been has have had not but can will would should could may might must its their there these those than then when which while what where who whom into onto over under about also such only other some each more most very just does did done being'.split(
+    ' ',
+  ),
+)
+
 /**
- * Up to three held-out sentences with one word masked, chosen deterministically: the first
- * sentence of 6–30 words of each of the first validation documents, its longest alphabetic word
- * (4+ letters) replaced by [MASK].
+ * Up to five held-out sentences with one word masked, chosen deterministically: the first
+ * sentence of 6–30 words of each of the first validation documents, with its longest content
+ * word that is one whole token of the vocabulary (3+ letters, not a function word) replaced by
+ * [MASK], so the right answer is a token the model can actually name.
  */
-function probeSentences(db: Database.Database, corpusId: number, cache: TokenCache, validation: ArrayLike<number>): string[] {
+function probeSentences(
+  db: Database.Database,
+  corpusId: number,
+  cache: TokenCache,
+  validation: ArrayLike<number>,
+  tokenizer: BertTokenizer,
+): string[] {
   const segmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' })
   const text = db.prepare('SELECT text FROM documents WHERE corpus_id = ? AND ordinal = ?').pluck()
+  const lowercase = tokenizer.settings.lowercase
+  const isWholeToken = (word: string) =>
+    /^[A-Za-z]{3,}$/.test(word) && !PROBE_STOPWORDS.has(word.toLowerCase()) && tokenizer.tokenToId(lowercase ? word.toLowerCase() : word) !== undefined
   const sentences: string[] = []
-  for (let i = 0; i < validation.length && sentences.length < 3; i++) {
+  for (let i = 0; i < validation.length && sentences.length < 5; i++) {
     const ordinal = cache.documentIds[validation[i]!]
     const document = ordinal === undefined ? undefined : (text.get(corpusId, ordinal) as string | undefined)
     if (!document) continue
     for (const { segment } of segmenter.segment(document.slice(0, 20_000))) {
       const words = segment.trim().split(/\s+/)
       if (words.length < 6 || words.length > 30) continue
-      const longest = words.reduce((best, word) => (/^[A-Za-z]{4,}$/.test(word) && word.length > best.length ? word : best), '')
-      if (longest === '') continue
-      sentences.push(words.map((word) => (word === longest ? MASK : word)).join(' '))
+      const target = words.reduce((best, word) => (isWholeToken(word) && word.length > best.length ? word : best), '')
+      if (target === '') continue
+      const at = words.indexOf(target)
+      sentences.push(words.map((word, index) => (index === at ? MASK : word)).join(' '))
       break
     }
   }

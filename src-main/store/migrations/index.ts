@@ -150,4 +150,83 @@ export const migrations: readonly { version: number; name: string; sql: string }
     // (a web-mode studio and a CLI can share one home).
     sql: `ALTER TABLE runs ADD COLUMN owner_pid INTEGER;`,
   },
+  {
+    version: 7,
+    name: 'datasets, label classes, labels, splits',
+    // A dataset is a corpus' documents under one task's label schema. Labels name classes by id
+    // (a rename touches one row) and carry who gave them: one row per (document, annotator), each
+    // written in its own transaction the moment the analyst gives it. A split, once made, is kept.
+    sql: `
+      CREATE TABLE datasets (
+        id                   INTEGER PRIMARY KEY,
+        project_id           INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        corpus_id            INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,
+        name                 TEXT NOT NULL,
+        task                 TEXT NOT NULL CHECK (task IN ('classify', 'multilabel', 'tag', 'qa', 'summarize')),
+        allow_overlap        INTEGER NOT NULL DEFAULT 0,
+        split_seed           INTEGER,
+        split_fractions_json TEXT,
+        created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (project_id, name)
+      );
+      CREATE TABLE label_classes (
+        id         INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        color      TEXT NOT NULL,
+        position   INTEGER NOT NULL,
+        UNIQUE (dataset_id, name)
+      );
+      CREATE TABLE labels (
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        annotator   TEXT NOT NULL,
+        value_json  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (dataset_id, document_id, annotator)
+      ) WITHOUT ROWID;
+      CREATE INDEX labels_document ON labels (document_id);
+      CREATE TABLE splits (
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        split       TEXT NOT NULL CHECK (split IN ('train', 'validation', 'test')),
+        PRIMARY KEY (dataset_id, document_id)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 8,
+    name: 'fine-tuning data, evaluations, model-in-the-loop predictions',
+    // A fine-tuning run freezes the examples it trains, validates and tests on (gzip JSON), so it
+    // resumes and evaluates on exactly the same data whatever is relabelled later.
+    sql: `
+      CREATE TABLE run_datasets (
+        run_id      INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        dataset_id  INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        task        TEXT NOT NULL CHECK (task IN ('classify', 'multilabel', 'tag', 'qa', 'summarize')),
+        labels_json TEXT NOT NULL,
+        examples    BLOB NOT NULL
+      );
+      CREATE TABLE evaluations (
+        id              INTEGER PRIMARY KEY,
+        run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        checkpoint_step INTEGER NOT NULL,
+        split           TEXT NOT NULL CHECK (split IN ('validation', 'test')),
+        metrics_json    TEXT NOT NULL,
+        predictions     BLOB NOT NULL,
+        created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE INDEX evaluations_run ON evaluations (run_id, id);
+      CREATE TABLE predictions (
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        value_json  TEXT NOT NULL,
+        confidence  REAL NOT NULL,
+        entropy     REAL NOT NULL,
+        margin      REAL NOT NULL,
+        PRIMARY KEY (dataset_id, document_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ]

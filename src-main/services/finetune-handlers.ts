@@ -3,6 +3,7 @@ import type { Handlers } from './handlers.ts'
 import type { Studio } from './studio.ts'
 
 export type FinetuneChannel = 'runs.finetune' | 'runs.evaluate' | 'runs.evaluation' | 'runs.evaluationExamples' | 'runs.predict' | 'runs.predictFile'
+  | 'datasets.predict'
 
 const pending = (): never => {
   throw new StudioError('UNSUPPORTED', 'not built yet')
@@ -17,5 +18,6 @@ export function finetuneHandlers(_studio: Studio): Pick<Handlers, FinetuneChanne
     'runs.evaluationExamples': pending,
     'runs.predict': pending,
     'runs.predictFile': pending,
+    'datasets.predict': pending,
   }
 }

@@ -2,7 +2,8 @@ import { StudioError } from '../core/errors.ts'
 import type { Handlers } from './handlers.ts'
 import type { Studio } from './studio.ts'
 
-export type LabellingChannel = Extract<keyof Handlers, `datasets.${string}` | `labels.${string}`>
+/** datasets.predict runs a model: it belongs to the fine-tuning handlers. */
+export type LabellingChannel = Exclude<Extract<keyof Handlers, `datasets.${string}` | `labels.${string}`>, 'datasets.predict'>
 
 const pending = (): never => {
   throw new StudioError('UNSUPPORTED', 'not built yet')
@@ -18,7 +19,6 @@ export function labellingHandlers(_studio: Studio): Pick<Handlers, LabellingChan
     'datasets.rename': pending,
     'datasets.delete': pending,
     'datasets.split': pending,
-    'datasets.predict': pending,
     'labels.addClass': pending,
     'labels.updateClass': pending,
     'labels.mergeClasses': pending,

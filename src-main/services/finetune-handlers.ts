@@ -5,19 +5,20 @@ import type { Studio } from './studio.ts'
 export type FinetuneChannel = 'runs.finetune' | 'runs.evaluate' | 'runs.evaluation' | 'runs.evaluationExamples' | 'runs.predict' | 'runs.predictFile'
   | 'datasets.predict'
 
-const pending = (): never => {
-  throw new StudioError('UNSUPPORTED', 'not built yet')
-}
-
 /** The fine-tuning, evaluation and prediction channels over the fine-tuning service. */
-export function finetuneHandlers(_studio: Studio): Pick<Handlers, FinetuneChannel> {
+export function finetuneHandlers(studio: Studio): Pick<Handlers, FinetuneChannel> {
+  const { finetune, files } = studio
   return {
-    'runs.finetune': pending,
-    'runs.evaluate': pending,
-    'runs.evaluation': pending,
-    'runs.evaluationExamples': pending,
-    'runs.predict': pending,
-    'runs.predictFile': pending,
-    'datasets.predict': pending,
+    'runs.finetune': (request) => finetune.finetune(request),
+    'runs.evaluate': ({ runId, checkpoint }) => finetune.evaluate({ runId, checkpoint }),
+    'runs.evaluation': ({ runId }) => finetune.evaluation(runId),
+    'runs.evaluationExamples': (request) => finetune.evaluationExamples(request),
+    'runs.predict': (request) => finetune.predict(request),
+    'runs.predictFile': ({ runId, fileId, jobId, options, checkpoint }) => {
+      const file = files.get(fileId)
+      if (file.kind !== 'file') throw new StudioError('VALIDATION', 'runs.predictFile: pick a text, CSV, TSV or JSONL file, not a folder')
+      return finetune.predictFile({ runId, path: file.path, displayName: file.name, jobId, options, checkpoint })
+    },
+    'datasets.predict': (request) => finetune.predictDataset(request),
   }
 }

@@ -3,6 +3,16 @@ import type { TaskProgress } from './protocol.ts'
 import { fillMaskTask, planTask, pretrainTask, type FillMaskTaskInput, type PlanTaskInput, type PretrainTaskInput } from './pretrain-task.ts'
 import { trainTokenizerTask, type TrainTokenizerInput } from './tokenizer-task.ts'
 import { exportTask, importTask, type ExportTaskInput, type ImportTaskInput } from './export-task.ts'
+import {
+  evaluateTask,
+  finetuneTask,
+  predictDatasetTask,
+  predictTask,
+  type EvaluateTaskInput,
+  type FinetuneTaskInput,
+  type PredictDatasetTaskInput,
+  type PredictTaskInput,
+} from './finetune-task.ts'
 
 export interface TaskContext {
   signal: AbortSignal
@@ -20,6 +30,10 @@ export const tasks: Record<string, Task> = {
   'train.plan': (input, context) => planTask(input as PlanTaskInput, context),
   'models.export': (input, context) => exportTask(input as ExportTaskInput, context),
   'models.import': (input, context) => importTask(input as ImportTaskInput, context),
+  'finetune.train': (input, context) => finetuneTask(input as FinetuneTaskInput, context),
+  'finetune.evaluate': (input, context) => evaluateTask(input as EvaluateTaskInput, context),
+  'finetune.predict': (input, context) => predictTask(input as PredictTaskInput, context),
+  'finetune.predictDataset': (input, context) => predictDatasetTask(input as PredictDatasetTaskInput, context),
 
   /** Answers its input after `ms`, reporting progress; used to test the worker's plumbing. */
   'diagnostics.echo': async (input, { signal, progress }) => {

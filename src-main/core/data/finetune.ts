@@ -459,6 +459,11 @@ export interface QaAnswer {
   readonly end: number
   /** start logit + end logit */
   readonly score: number
+  /**
+   * P(start) · P(end) under the softmaxes of its window's start and end logits over the positions
+   * a span may use ([CLS] and the passage): the model's confidence in this span.
+   */
+  readonly probability: number
 }
 
 export interface QaPrediction {
@@ -494,6 +499,15 @@ export function postprocessQa(examples: readonly QaExample[], features: readonly
     const e = feature.example
     nulls[e] = Math.min(nulls[e]!, start[0]! + end[0]!)
     const T = feature.inputIds.length
+    const logNormalizer = (logits: ArrayLike<number>) => {
+      let max = -Infinity
+      for (let t = 0; t < T; t++) if (t === 0 || feature.offsets[t]) max = Math.max(max, logits[t]!)
+      let total = 0
+      for (let t = 0; t < T; t++) if (t === 0 || feature.offsets[t]) total += Math.exp(logits[t]! - max)
+      return max + Math.log(total)
+    }
+    const startNormalizer = logNormalizer(start)
+    const endNormalizer = logNormalizer(end)
     for (let i = 0; i < T; i++) {
       const from = feature.offsets[i]
       if (!from || !feature.maxContext[i]) continue
@@ -504,7 +518,8 @@ export function postprocessQa(examples: readonly QaExample[], features: readonly
         const current = best[e]
         if (current && current.score >= score) continue
         const context = examples[e]!.context
-        best[e] = { text: context.slice(from[0], to[1]), start: from[0], end: to[1], score }
+        const probability = Math.exp(start[i]! - startNormalizer + end[j]! - endNormalizer)
+        best[e] = { text: context.slice(from[0], to[1]), start: from[0], end: to[1], score, probability }
       }
     }
   }

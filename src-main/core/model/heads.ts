@@ -190,6 +190,15 @@ function outputs(loss: tf.Scalar, correct: tf.Scalar, count: tf.Scalar) {
   return { loss, mlmLoss: tf.clone(loss), nspLoss: tf.scalar(0), mlmCorrect: correct, mlmCount: count, nspCorrect: tf.scalar(0) }
 }
 
+/**
+ * Σ wᵢ·lossᵢ / Σ wᵢ with wᵢ = base weight × class weight of label i (the base weight alone when
+ * there are no class weights): PyTorch's weighted cross-entropy mean.
+ */
+function weightedMean(losses: tf.Tensor1D, labels: tf.Tensor1D, classWeights: Float32Array | null, base: tf.Tensor1D): tf.Scalar {
+  const weights = classWeights ? tf.mul(base, tf.gather(tf.tensor1d(classWeights), labels)) : base
+  return tf.div(tf.sum(tf.mul(losses, weights)), tf.maximum(tf.sum(weights), 1e-12)) as tf.Scalar
+}
+
 /** Element-wise sigmoid cross-entropy, softplus(x) − x·z: tfjs' softplus is stable, and its gradient σ(x) − z is exact at 0 (unlike the max/abs form). */
 function sigmoidCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
   return tf.sub(tf.softplus(logits), tf.mul(logits, targets))
@@ -199,6 +208,19 @@ export interface SequenceClassificationOptions extends HeadOptions {
   readonly numLabels: number
   /** Default single-label (softmax cross-entropy); multi-label uses per-label sigmoid cross-entropy. */
   readonly problemType?: SequenceProblemType
+  /**
+   * Per-class loss weights for imbalanced labels. Single-label: PyTorch's CrossEntropyLoss(weight),
+   * Σ w[yᵢ]·CEᵢ / Σ w[yᵢ]. Multi-label: BCEWithLogitsLoss(pos_weight), the positive term of label c
+   * weighted by w[c].
+   */
+  readonly classWeights?: readonly number[]
+}
+
+function checkClassWeights(weights: readonly number[] | undefined, numLabels: number): Float32Array | null {
+  if (weights === undefined) return null
+  if (weights.length !== numLabels) throw invalid(`classWeights has ${weights.length} values, expected ${numLabels} (one per label)`)
+  for (const [c, w] of weights.entries()) if (!(w > 0) || !Number.isFinite(w)) throw invalid(`classWeights[${c}] is ${w}, expected a finite number > 0`)
+  return Float32Array.from(weights)
 }
 
 export interface SequenceClassificationPrediction {
@@ -212,6 +234,7 @@ export interface SequenceClassificationPrediction {
 export class BertForSequenceClassification extends FinetuneModel<SequenceClassificationBatch> {
   readonly numLabels: number
   readonly problemType: SequenceProblemType
+  private readonly classWeights: Float32Array | null
 
   constructor(config: BertConfig, options: SequenceClassificationOptions) {
     const { numLabels } = options
@@ -219,6 +242,7 @@ export class BertForSequenceClassification extends FinetuneModel<SequenceClassif
     super(config, [['classifier.weight', [config.hidden_size, numLabels]], ['classifier.bias', [numLabels]]], true, options)
     this.numLabels = numLabels
     this.problemType = options.problemType ?? 'single_label_classification'
+    this.classWeights = checkClassWeights(options.classWeights, numLabels)
   }
 
   /** A classifier whose encoder and pooler start from a pre-trained model's weights (copied). */
@@ -244,14 +268,21 @@ export class BertForSequenceClassification extends FinetuneModel<SequenceClassif
       const logits = this.logits(batch, options)
       if (multi) {
         const targets = tf.tensor2d(batch.labels, [B, C], 'float32')
-        const loss = tf.mean(sigmoidCrossEntropy(logits, targets)) as tf.Scalar
+        let elementLoss = sigmoidCrossEntropy(logits, targets)
+        if (this.classWeights) {
+          // pos_weight: (1 + (w − 1)·z)·softplus(−x) + (1 − z)·x, i.e. the z·softplus(−x) term scaled by w.
+          const positive = tf.mul(tf.mul(targets, tf.sub(tf.tensor1d(this.classWeights), 1)), tf.softplus(tf.neg(logits)))
+          elementLoss = tf.add(elementLoss, positive)
+        }
+        const loss = tf.mean(elementLoss) as tf.Scalar
         // Exact match: every label's decision (logit > 0) right.
         const right = tf.cast(tf.equal(tf.cast(tf.greater(logits, 0), 'float32'), targets), 'float32')
         const exact = tf.sum(tf.cast(tf.equal(tf.sum(right, -1), C), 'float32')) as tf.Scalar
         return outputs(loss, exact, tf.scalar(B))
       }
       const labels = tf.tensor1d(batch.labels, 'int32')
-      const loss = tf.mean(softmaxCrossEntropy(logits, labels)) as tf.Scalar
+      const losses = softmaxCrossEntropy(logits, labels)
+      const loss = this.classWeights ? weightedMean(losses, labels, this.classWeights, tf.ones([B])) : (tf.mean(losses) as tf.Scalar)
       const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')) as tf.Scalar
       return outputs(loss, correct, tf.scalar(B))
     })
@@ -270,6 +301,8 @@ export class BertForSequenceClassification extends FinetuneModel<SequenceClassif
 
 export interface TokenClassificationOptions extends HeadOptions {
   readonly numLabels: number
+  /** Per-tag loss weights (PyTorch's CrossEntropyLoss(weight)) over the weighted positions. */
+  readonly classWeights?: readonly number[]
 }
 
 export interface TokenClassificationPrediction {
@@ -284,12 +317,14 @@ export interface TokenClassificationPrediction {
 /** Sequence output → dropout → classifier [H, C]; no pooler (as Hugging Face). */
 export class BertForTokenClassification extends FinetuneModel<TokenClassificationBatch> {
   readonly numLabels: number
+  private readonly classWeights: Float32Array | null
 
   constructor(config: BertConfig, options: TokenClassificationOptions) {
     const { numLabels } = options
     if (!Number.isInteger(numLabels) || numLabels < 1) throw invalid(`numLabels is ${numLabels}, expected an integer ≥ 1`)
     super(config, [['classifier.weight', [config.hidden_size, numLabels]], ['classifier.bias', [numLabels]]], false, options)
     this.numLabels = numLabels
+    this.classWeights = checkClassWeights(options.classWeights, numLabels)
   }
 
   static fromPretraining(pretrained: BertForPreTraining, options: Omit<TokenClassificationOptions, 'weights'>): BertForTokenClassification {
@@ -315,7 +350,9 @@ export class BertForTokenClassification extends FinetuneModel<TokenClassificatio
       // Ignored positions may hold any id; clamp so the one-hot stays in range (their weight is 0).
       const labels = tf.clipByValue(tf.tensor1d(batch.labels, 'int32'), 0, this.numLabels - 1) as tf.Tensor1D
       const count = tf.sum(weights)
-      const loss = tf.div(tf.sum(tf.mul(softmaxCrossEntropy(logits, labels), weights)), tf.maximum(count, 1)) as tf.Scalar
+      const loss = this.classWeights
+        ? weightedMean(softmaxCrossEntropy(logits, labels), labels, this.classWeights, weights)
+        : (tf.div(tf.sum(tf.mul(softmaxCrossEntropy(logits, labels), weights)), tf.maximum(count, 1)) as tf.Scalar)
       const correct = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32'), weights)) as tf.Scalar
       return outputs(loss, correct, count as tf.Scalar)
     })

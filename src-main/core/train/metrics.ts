@@ -1,8 +1,8 @@
 /**
  * Evaluation metrics for fine-tuned models, on plain arrays (no tensors): classification
  * (accuracy, per-class precision/recall/F1, macro/micro F1, confusion matrix), multi-label,
- * entity-level F1 over BIO/IOBES tags as seqeval computes it, SQuAD exact match and token F1, and
- * expected calibration error. Every ratio whose denominator is 0 is 0 (sklearn's zero_division=0).
+ * entity-level F1 over BIO/IOBES tags as seqeval computes it, SQuAD exact match and token F1,
+ * ROUGE-1/2/L, expected calibration error and the reliability curve. Every ratio whose denominator is 0 is 0 (sklearn's zero_division=0).
  */
 import { badInput } from '../errors.ts'
 import type { EvalMetrics, TrainMetrics } from './trainer.ts'
@@ -317,6 +317,123 @@ export function expectedCalibrationError(confidences: ArrayLike<number>, correct
   let error = 0
   for (let b = 0; b < bins; b++) if (count[b]! > 0) error += (count[b]! / confidences.length) * Math.abs(hits[b]! / count[b]! - confidence[b]! / count[b]!)
   return error
+}
+
+/** One reliability-curve bin: the mean confidence of its predictions, the share right, and how many. */
+export interface ReliabilityBin {
+  readonly confidence: number
+  readonly accuracy: number
+  readonly count: number
+}
+
+/**
+ * The reliability curve (calibration plot): predictions binned by confidence into `bins`
+ * equal-width bins as `expectedCalibrationError` bins them ((0, 1/b], …), one point per non-empty
+ * bin in order of confidence. A calibrated model's points lie on the diagonal.
+ */
+export function reliabilityCurve(confidences: ArrayLike<number>, correct: ArrayLike<boolean | number>, bins = 10): ReliabilityBin[] {
+  sameLength(confidences, correct, 'outcomes')
+  if (!Number.isInteger(bins) || bins < 1) throw badInput(`bins is ${bins}, expected an integer ≥ 1`)
+  const count = new Array<number>(bins).fill(0)
+  const confidence = new Array<number>(bins).fill(0)
+  const hits = new Array<number>(bins).fill(0)
+  for (let i = 0; i < confidences.length; i++) {
+    const p = confidences[i]!
+    const bin = Math.min(bins - 1, Math.max(0, Math.ceil(p * bins) - 1))
+    count[bin]! += 1
+    confidence[bin]! += p
+    hits[bin]! += correct[i] ? 1 : 0
+  }
+  const curve: ReliabilityBin[] = []
+  for (let b = 0; b < bins; b++) if (count[b]! > 0) curve.push({ confidence: confidence[b]! / count[b]!, accuracy: hits[b]! / count[b]!, count: count[b]! })
+  return curve
+}
+
+// ---------------------------------------------------------------------------------------------
+// ROUGE (Lin 2004), as Google's rouge-score computes it without stemming
+
+export interface RougeScore {
+  readonly precision: number
+  readonly recall: number
+  readonly f1: number
+}
+
+export interface RougeScores {
+  readonly rouge1: RougeScore
+  readonly rouge2: RougeScore
+  readonly rougeL: RougeScore
+}
+
+/**
+ * rouge-score's tokenizer: lowercase, every run of characters other than letters and digits is a
+ * separator. (rouge-score keeps ASCII letters only; Unicode letters are kept here so that texts in
+ * other languages are not scored as empty.)
+ */
+export function rougeTokens(text: string): string[] {
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((token) => token.length > 0)
+}
+
+function ngramCounts(tokens: readonly string[], n: number): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (let i = 0; i + n <= tokens.length; i++) {
+    const key = tokens.slice(i, i + n).join('\u0000')
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return counts
+}
+
+function scoreOf(overlap: number, predicted: number, reference: number): RougeScore {
+  const precision = ratio(overlap, predicted)
+  const recall = ratio(overlap, reference)
+  return { precision, recall, f1: f1Of(precision, recall) }
+}
+
+/** ROUGE-N: clipped n-gram overlap over the prediction's (precision) and the reference's (recall) n-grams. */
+function rougeN(predicted: readonly string[], reference: readonly string[], n: number): RougeScore {
+  const p = ngramCounts(predicted, n)
+  const r = ngramCounts(reference, n)
+  let overlap = 0
+  for (const [gram, count] of p) overlap += Math.min(count, r.get(gram) ?? 0)
+  return scoreOf(overlap, Math.max(0, predicted.length - n + 1), Math.max(0, reference.length - n + 1))
+}
+
+/** Length of the longest common subsequence of two token lists (two rows of the DP table). */
+function lcsLength(a: readonly string[], b: readonly string[]): number {
+  let previous = new Array<number>(b.length + 1).fill(0)
+  let current = new Array<number>(b.length + 1).fill(0)
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) current[j] = a[i - 1] === b[j - 1] ? previous[j - 1]! + 1 : Math.max(previous[j]!, current[j - 1]!)
+    ;[previous, current] = [current, previous]
+  }
+  return previous[b.length]!
+}
+
+/** ROUGE-1, ROUGE-2 and ROUGE-L (sentence-level LCS over the whole text) of a prediction against a reference. */
+export function rouge(prediction: string, reference: string): RougeScores {
+  const predicted = rougeTokens(prediction)
+  const real = rougeTokens(reference)
+  return {
+    rouge1: rougeN(predicted, real, 1),
+    rouge2: rougeN(predicted, real, 2),
+    rougeL: scoreOf(lcsLength(predicted, real), predicted.length, real.length),
+  }
+}
+
+/** Mean F1 of ROUGE-1, -2 and -L over pairs (prediction i against reference i). */
+export function meanRouge(predictions: readonly string[], references: readonly string[]): { rouge1: number; rouge2: number; rougeL: number } {
+  sameLength(predictions, references, 'references')
+  const sums = { rouge1: 0, rouge2: 0, rougeL: 0 }
+  for (const [i, prediction] of predictions.entries()) {
+    const scores = rouge(prediction, references[i]!)
+    sums.rouge1 += scores.rouge1.f1
+    sums.rouge2 += scores.rouge2.f1
+    sums.rougeL += scores.rougeL.f1
+  }
+  const n = predictions.length
+  return { rouge1: ratio(sums.rouge1, n), rouge2: ratio(sums.rouge2, n), rougeL: ratio(sums.rougeL, n) }
 }
 
 /**

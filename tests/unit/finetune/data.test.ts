@@ -183,16 +183,20 @@ describe('question answering windows', () => {
     end[0] = 1
     const logits: QaLogits[] = [{ start, end }]
     const long = postprocessQa([example], [feature!], logits)[0]!
-    expect(long.best).toEqual({ text: 'John Smith lives in London.', start: 0, end: 27, score: 20 })
+    expect(long.best).toMatchObject({ text: 'John Smith lives in London.', start: 0, end: 27, score: 20 })
     expect(long.nullScore).toBe(2)
+    // P(start) · P(end) over [CLS] and the passage (4–9); the question's end logit of 50 takes no share.
+    const startShare = Math.exp(10) / (Math.exp(1) + Math.exp(10) + 5)
+    const endShare = Math.exp(10) / (Math.exp(1) + Math.exp(5) + Math.exp(10) + 4)
+    expect(long.best!.probability).toBeCloseTo(startShare * endShare, 6)
     const short = postprocessQa([example], [feature!], logits, { maxAnswerLength: 3 })[0]!
-    expect(short.best).toEqual({ text: 'John Smith', start: 0, end: 10, score: 15 })
+    expect(short.best).toMatchObject({ text: 'John Smith', start: 0, end: 10, score: 15 })
     // The highest pair ends before it starts: the best valid span wins instead.
     const backwards = { start: new Float32Array(T), end: new Float32Array(T) }
     backwards.start[8] = 10 // london
     backwards.end[5] = 10 // smith
     backwards.end[8] = 1
-    expect(postprocessQa([example], [feature!], [backwards])[0]!.best).toEqual({ text: 'London', start: 20, end: 26, score: 11 })
+    expect(postprocessQa([example], [feature!], [backwards])[0]!.best).toMatchObject({ text: 'London', start: 20, end: 26, score: 11 })
   })
 
   it('postprocessing combines windows and uses the start’s max-context window', () => {

@@ -10,7 +10,11 @@ import {
   extractEntities,
   finetuneMetrics,
   multiLabelReport,
+  meanRouge,
   normalizeAnswer,
+  reliabilityCurve,
+  rouge,
+  rougeTokens,
   squadScores,
   tokenF1,
 } from '../../../src-main/core/train/metrics.ts'
@@ -119,7 +123,60 @@ describe('calibration and trainer metrics', () => {
     expect(expectedCalibrationError([1, 1], [true, true])).toBe(0)
   })
 
+  it('the reliability curve: one point per non-empty bin, mean confidence against the share right', () => {
+    // Bins of 0.1: 0.95 and 0.92 share (0.9, 1]; 0.55 is in (0.5, 0.6]; 0.1 in (0, 0.1].
+    const curve = reliabilityCurve([0.95, 0.92, 0.55, 0.1], [1, 0, 1, 0])
+    expect(curve.map((bin) => ({ ...bin, confidence: round(bin.confidence) }))).toEqual([
+      { confidence: 0.1, accuracy: 0, count: 1 },
+      { confidence: 0.55, accuracy: 1, count: 1 },
+      { confidence: 0.935, accuracy: 0.5, count: 2 },
+    ])
+    // Its points weighted by count give the ECE.
+    const ece = curve.reduce((sum, bin) => sum + (bin.count / 4) * Math.abs(bin.accuracy - bin.confidence), 0)
+    expect(round(ece)).toBe(round(expectedCalibrationError([0.95, 0.92, 0.55, 0.1], [1, 0, 1, 0])))
+    expect(reliabilityCurve([], [])).toEqual([])
+    expect(() => reliabilityCurve([0.5], [1, 0])).toThrow(/1 predictions and 2 outcomes/)
+  })
+
   it('renames the trainer’s pre-training fields for a head', () => {
     expect(finetuneMetrics({ loss: 1, mlm_loss: 1, mlm_accuracy: 0.75, nsp_loss: 0, nsp_accuracy: 0 })).toEqual({ loss: 1, accuracy: 0.75 })
+  })
+})
+
+describe('ROUGE', () => {
+  it('tokenises as rouge-score: lowercase, runs of letters and digits', () => {
+    expect(rougeTokens('The cat—sat, on 2 mats!')).toEqual(['the', 'cat', 'sat', 'on', '2', 'mats'])
+    expect(rougeTokens('Ça va, Zoë?')).toEqual(['ça', 'va', 'zoë'])
+  })
+
+  it('ROUGE-1, ROUGE-2 and ROUGE-L against hand counts', () => {
+    // prediction: the cat was found under the bed (7 tokens); reference: the cat was under the bed (6)
+    const scores = rouge('the cat was found under the bed', 'the cat was under the bed')
+    // unigrams: the×2, cat, was, under, bed all matched → 6 of 7 predicted, 6 of 6 reference
+    expect(round(scores.rouge1.precision)).toBe(round(6 / 7))
+    expect(scores.rouge1.recall).toBe(1)
+    expect(round(scores.rouge1.f1)).toBe(round((2 * (6 / 7)) / (6 / 7 + 1)))
+    // bigrams: predicted the-cat cat-was was-found found-under under-the the-bed; reference the-cat cat-was was-under under-the the-bed → 4 common
+    expect(round(scores.rouge2.precision)).toBe(round(4 / 6))
+    expect(round(scores.rouge2.recall)).toBe(round(4 / 5))
+    // LCS: the cat was under the bed = 6
+    expect(round(scores.rougeL.precision)).toBe(round(6 / 7))
+    expect(scores.rougeL.recall).toBe(1)
+  })
+
+  it('clips repeated n-grams, takes the longest common subsequence in order, and scores empty texts 0', () => {
+    // "the the the" vs "the cat": one "the" in the reference → overlap 1 of 3 predicted, 1 of 2 reference
+    const clipped = rouge('the the the', 'the cat')
+    expect(round(clipped.rouge1.precision)).toBe(round(1 / 3))
+    expect(clipped.rouge1.recall).toBe(0.5)
+    // LCS of "a b c d" and "b d a c" is 2 (b c, b d or a c)
+    expect(rouge('a b c d', 'b d a c').rougeL.recall).toBe(0.5)
+    expect(rouge('', 'the cat').rouge1).toEqual({ precision: 0, recall: 0, f1: 0 })
+    expect(rouge('one', 'one').rouge2).toEqual({ precision: 0, recall: 0, f1: 0 })
+  })
+
+  it('averages F1 over pairs', () => {
+    const mean = meanRouge(['a b', 'c d'], ['a b', 'x y'])
+    expect(mean).toEqual({ rouge1: 0.5, rouge2: 0.5, rougeL: 0.5 })
   })
 })

@@ -1,8 +1,9 @@
 import { existsSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import type { CheckpointChoice, ExportFormat, ModelCheckpoint, ModelExport, ModelImport } from '../contract/index.ts'
+import { WINDOWS_RESERVED_NAME, type CheckpointChoice, type ExportFormat, type ModelCheckpoint, type ModelExport, type ModelImport } from '../contract/index.ts'
 import { notFound, StudioError } from '../core/errors.ts'
 import type { Db } from '../store/index.ts'
+import { bestCheckpoint } from '../store/finetune.ts'
 import * as runStore from '../store/runs.ts'
 import { tokenizerStore } from '../store/tokenizers.ts'
 import type { ExportTaskInput, ExportTaskOutput, ImportTaskInput, ImportTaskOutput } from '../worker/export-task.ts'
@@ -45,9 +46,9 @@ export class ModelsService {
 
   /** A run's checkpoints, oldest first, with the ones `best` and `last` pick marked. */
   checkpoints(runId: number): ModelCheckpoint[] {
-    this.runs.get(runId)
+    const run = this.runs.get(runId)
     const list = runStore.listCheckpoints(this.db, runId)
-    const best = pickBest(list)
+    const best = bestCheckpoint(run.kind, list)
     const last = list.at(-1)
     return list.map((checkpoint) => ({
       step: checkpoint.step,
@@ -76,6 +77,8 @@ export class ModelsService {
       cacheDir: join(this.options.home, 'cache'),
     }
     const output = await this.worker.run<ExportTaskOutput>('models.export', input)
+    // The run's lineage lists where its models went.
+    runStore.recordExport(this.db, { runId: run.id, checkpointStep: checkpoint.step, format: request.format, folder: output.dir })
     return {
       runId: run.id,
       runName: run.name,
@@ -131,7 +134,7 @@ export class ModelsService {
   private resolveCheckpoint(runId: number, choice: CheckpointChoice): { checkpoint: runStore.CheckpointInfo; chosenAs: ModelExport['checkpoint']['chosenAs'] } {
     const list = runStore.listCheckpoints(this.db, runId)
     if (list.length === 0) throw new StudioError('CONFLICT', `Run ${runId} has no checkpoint yet: export after its first one`)
-    if (choice === 'best') return { checkpoint: pickBest(list)!, chosenAs: 'best' }
+    if (choice === 'best') return { checkpoint: bestCheckpoint(this.runs.get(runId).kind, list)!, chosenAs: 'best' }
     if (choice === 'last') return { checkpoint: list.at(-1)!, chosenAs: 'last' }
     // The latest one of that step (a best and an interval checkpoint can share a step).
     const atStep = list.filter((checkpoint) => checkpoint.step === choice).at(-1)
@@ -147,16 +150,6 @@ export class ModelsService {
   }
 }
 
-/** The lowest validation loss (the latest on a tie); the last checkpoint when none was validated. */
-function pickBest(list: readonly runStore.CheckpointInfo[]): runStore.CheckpointInfo | undefined {
-  let best: runStore.CheckpointInfo | undefined
-  for (const checkpoint of list) {
-    if (checkpoint.validationLoss === null) continue
-    if (!best || checkpoint.validationLoss <= best.validationLoss!) best = checkpoint
-  }
-  return best ?? list.at(-1)
-}
-
 /** A run's name as one folder name every platform accepts. */
 export function folderName(runName: string, format: ExportFormat): string {
   const cleaned = runName
@@ -164,7 +157,10 @@ export function folderName(runName: string, format: ExportFormat): string {
     .replace(/[\\/:*?"<>|\u0000-\u001f]+/g, '-')
     .replace(/^[\s.-]+|[\s.]+$/g, '')
     .slice(0, 100)
-  return `${cleaned || 'model'}${format === 'tfjs' ? '-tfjs' : ''}`
+  const base = cleaned || 'model'
+  // `CON-tfjs` is as reserved as `CON` (Windows ignores what follows a dot, not a dash), so test the result.
+  const name = `${base}${format === 'tfjs' ? '-tfjs' : ''}`
+  return WINDOWS_RESERVED_NAME.test(name) ? `${name}-model` : name
 }
 
 function freeName(parent: string, base: string): string {

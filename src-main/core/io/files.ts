@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { StudioError } from '../errors.ts'
 
@@ -96,4 +96,29 @@ export function writeFolderAtomic<T>(dir: string, write: (tempDir: string) => T)
     rmSync(temp, { recursive: true, force: true })
     throw error
   }
+}
+
+/** A file an export adds beside its format's own: given text, or a copy of a file on disk. */
+export type ExtraFile = { readonly name: string; readonly text: string } | { readonly name: string; readonly copyFrom: string }
+
+/**
+ * Writes `files` into `folder` (an export's temp folder); each name must be a plain file name
+ * that none of the format's own files (`taken`) uses. Returns the names written.
+ */
+export function writeExtraFiles(folder: string, files: readonly ExtraFile[], taken: readonly string[]): string[] {
+  const used = new Set(taken)
+  for (const file of files) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file.name)) throw new StudioError('VALIDATION', `Extra file name ${JSON.stringify(file.name)} is not a plain file name`)
+    if (used.has(file.name)) throw new StudioError('VALIDATION', `Extra file ${file.name} would replace a file the export writes itself`)
+    used.add(file.name)
+  }
+  for (const file of files) {
+    const target = join(folder, file.name)
+    if ('text' in file) writeFileSync(target, file.text)
+    else {
+      if (!existsSync(file.copyFrom)) throw new StudioError('NOT_FOUND', `${file.copyFrom} is missing (needed for ${file.name})`)
+      copyFileSync(file.copyFrom, target)
+    }
+  }
+  return files.map((file) => file.name)
 }

@@ -18,7 +18,7 @@ import { isDenseKernel, parameterShapes } from '../model/bert.ts'
 import { DEFAULT_BERT_CONFIG, makeBertConfig, type BertConfig } from '../model/config.ts'
 import { readTokenizerFile, readTokenizerJson, saveTokenizer } from '../tokenizer/files.ts'
 import type { TokenizerSpec } from '../tokenizer/format.ts'
-import { elementCount, shapeOf, transpose2d, valuesOf, weightEntries, writeFolderAtomic, type WeightArray, type WeightSource } from './files.ts'
+import { elementCount, shapeOf, transpose2d, valuesOf, weightEntries, writeExtraFiles, writeFolderAtomic, type ExtraFile, type WeightArray, type WeightSource } from './files.ts'
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts'
 
 export type BertArchitecture = 'BertForPreTraining' | 'BertForSequenceClassification' | 'BertForTokenClassification' | 'BertForQuestionAnswering'
@@ -83,6 +83,8 @@ export interface HuggingFaceExportOptions {
   readonly tokenizerSpec: TokenizerSpec
   readonly modelCard?: ModelCard
   readonly transformersVersion?: string
+  /** More files for the folder (e.g. the studio's reference outputs); transformers ignores them. */
+  readonly extraFiles?: readonly ExtraFile[]
 }
 
 export interface HuggingFaceExportResult {
@@ -299,7 +301,8 @@ export function exportHuggingFace(dir: string, options: HuggingFaceExportOptions
   })
 
   const target = resolve(dir)
-  writeFolderAtomic(target, (temp) => {
+  const own = ['model.safetensors', 'config.json', 'vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'README.md']
+  const names = writeFolderAtomic(target, (temp) => {
     writeSafetensors(
       join(temp, 'model.safetensors'),
       [...expected].map(([name, shape]) => ({
@@ -316,9 +319,9 @@ export function exportHuggingFace(dir: string, options: HuggingFaceExportOptions
     writeFileSync(join(temp, 'config.json'), JSON.stringify(configJson, null, 2) + '\n')
     saveTokenizer(temp, options.tokenizerSpec, { modelMaxLength: config.max_position_embeddings })
     writeFileSync(join(temp, 'README.md'), readme)
+    return [...own, ...writeExtraFiles(temp, options.extraFiles ?? [], own)]
   })
-  const files = ['model.safetensors', 'config.json', 'vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'README.md'].map((name) => join(target, name))
-  return { dir: target, files, ignoredWeights }
+  return { dir: target, files: names.map((name) => join(target, name)), ignoredWeights }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import { StudioError } from '../errors.ts'
 import { bertConfigFromJson, type BertConfig } from '../model/config.ts'
 import { saveTokenizer } from '../tokenizer/files.ts'
 import type { TokenizerSpec } from '../tokenizer/format.ts'
-import { assertLittleEndian, elementCount, shapeOf, valuesOf, weightEntries, writeFolderAtomic, type WeightArray, type WeightSource } from './files.ts'
-import { BERT_ARCHITECTURES, type BertArchitecture } from './huggingface.ts'
+import { assertLittleEndian, elementCount, shapeOf, valuesOf, weightEntries, writeExtraFiles, writeFolderAtomic, type ExtraFile, type WeightArray, type WeightSource } from './files.ts'
+import { BERT_ARCHITECTURES, type BertArchitecture, type ProblemType } from './huggingface.ts'
 
 export const TFJS_FORMAT = 'bert-studio'
 export const TFJS_FORMAT_VERSION = 1
@@ -39,6 +39,8 @@ export interface TfjsModelJson {
   bertConfig: BertConfig
   architecture: BertArchitecture
   id2label: string[] | null
+  /** Sequence classification: single- or multi-label (absent in files written before it was added). */
+  problemType?: ProblemType | null
   /** Dense kernels are [in, out] (Hugging Face's files hold [out, in]). */
   weightLayout: 'dense-in-out'
 }
@@ -49,8 +51,11 @@ export interface TfjsExportOptions {
   readonly bertConfig: BertConfig
   readonly architecture: BertArchitecture
   readonly id2label?: readonly string[]
+  readonly problemType?: ProblemType
   /** Written beside model.json when given (vocab.txt, tokenizer.json, …). */
   readonly tokenizerSpec?: TokenizerSpec
+  /** More files for the folder (the example page, its module, reference outputs). */
+  readonly extraFiles?: readonly ExtraFile[]
   /** At most 4 MB (tfjs' converter default). */
   readonly shardBytes?: number
 }
@@ -59,6 +64,7 @@ export interface TfjsImport {
   readonly bertConfig: BertConfig
   readonly architecture: BertArchitecture
   readonly id2label: string[] | null
+  readonly problemType: ProblemType | null
   readonly weights: Map<string, WeightArray>
   readonly modelJson: TfjsModelJson
 }
@@ -93,6 +99,7 @@ export function exportTfjs(dir: string, options: TfjsExportOptions): { dir: stri
     bertConfig,
     architecture: options.architecture,
     id2label: options.id2label ? [...options.id2label] : null,
+    problemType: options.problemType ?? null,
     weightLayout: 'dense-in-out',
   }
   const target = resolve(dir)
@@ -129,6 +136,7 @@ export function exportTfjs(dir: string, options: TfjsExportOptions): { dir: stri
       saveTokenizer(temp, options.tokenizerSpec, { modelMaxLength: bertConfig.max_position_embeddings })
       written.push('vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
     }
+    written.push(...writeExtraFiles(temp, options.extraFiles ?? [], written))
     return written.map((name) => join(target, name))
   })
   return { dir: target, files }
@@ -176,6 +184,10 @@ export function readTfjsModel(dir: string): TfjsImport {
   const id2label = json.id2label
   if (id2label !== null && id2label !== undefined && !(Array.isArray(id2label) && id2label.every((label) => typeof label === 'string'))) {
     throw badInput(`${source}: id2label is ${JSON.stringify(id2label)}, expected an array of label names or null`)
+  }
+  const problemTypes: readonly ProblemType[] = ['single_label_classification', 'multi_label_classification', 'regression']
+  if (json.problemType != null && !problemTypes.includes(json.problemType as ProblemType)) {
+    throw badInput(`${source}: problemType is ${JSON.stringify(json.problemType)}, expected one of ${problemTypes.join(', ')} or null`)
   }
   if (!Array.isArray(json.weightsManifest)) throw badInput(`${source}: weightsManifest is ${JSON.stringify(json.weightsManifest)}, expected an array of weight groups`)
 
@@ -244,5 +256,12 @@ export function readTfjsModel(dir: string): TfjsImport {
       weights.set(spec.name, { shape: [...spec.shape], data })
     }
   }
-  return { bertConfig, architecture: json.architecture as BertArchitecture, id2label: (id2label as string[] | null | undefined) ?? null, weights, modelJson: json as unknown as TfjsModelJson }
+  return {
+    bertConfig,
+    architecture: json.architecture as BertArchitecture,
+    id2label: (id2label as string[] | null | undefined) ?? null,
+    problemType: (json.problemType as ProblemType | null | undefined) ?? null,
+    weights,
+    modelJson: json as unknown as TfjsModelJson,
+  }
 }

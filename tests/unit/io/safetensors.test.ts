@@ -21,9 +21,10 @@ function craft(header: string | Uint8Array, data: Uint8Array | number = 0, decla
 const entry = (dtype: string, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets })
 const header = (tensors: Record<string, unknown>) => JSON.stringify(tensors)
 
-function refusal(path: string): string {
+/** The message a malformed file is refused with; every buffer the reader asked for is pushed to `allocations`. */
+function refusal(path: string, allocations: number[] = []): string {
   try {
-    SafetensorsFile.open(path).close()
+    SafetensorsFile.open(path, { allocate: (bytes) => (allocations.push(bytes), new Uint8Array(bytes)) }).close()
   } catch (error) {
     return (error as Error).message
   }
@@ -98,9 +99,12 @@ describe('SafetensorsFile.open refuses each malformed file with its own message'
 
   it.each(cases)('%s', (_, make, message) => {
     const path = make()
-    const text = refusal(path)
+    const allocations: number[] = []
+    const text = refusal(path, allocations)
     expect(text).toMatch(message)
     expect(text.startsWith(path)).toBe(true)
+    // Refused before anything a header claims is allocated: never more than the file itself holds.
+    expect(Math.max(0, ...allocations)).toBeLessThanOrEqual(statSync(path).size)
   })
 
   it('gives every rule a different message', () => {
@@ -148,6 +152,18 @@ describe('reading tensors', () => {
       expect(file.info('bert.embeddings.position_ids').shape).toEqual([1, 2])
       expect(() => file.readFloat32('bert.embeddings.position_ids')).toThrow('has dtype I64, expected a floating-point dtype (F32, F16, BF16, F64)')
       expect(() => file.readFloat32('missing')).toThrow('no tensor named "missing"')
+    } finally {
+      file.close()
+    }
+  })
+
+  it('accepts tensors listed out of offset order (offsets are sorted before the contiguity check)', () => {
+    const path = craft(header({ b: entry('F32', [1], [4, 8]), a: entry('F32', [1], [0, 4]) }), new Uint8Array(new Float32Array([1.5, -2]).buffer))
+    const file = SafetensorsFile.open(path)
+    try {
+      expect(file.names()).toEqual(['b', 'a'])
+      expect([...file.readFloat32('a')]).toEqual([1.5])
+      expect([...file.readFloat32('b')]).toEqual([-2])
     } finally {
       file.close()
     }

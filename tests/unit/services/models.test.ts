@@ -83,7 +83,7 @@ describe('models service', () => {
     const exports = join(home.path, 'out')
     const hf = await studio.models.export({ runId, checkpoint: 'last', format: 'hf', dir: join(exports, 'hf') })
     expect(hf).toMatchObject({ runId, format: 'hf', architecture: 'BertForPreTraining', checkpoint: { step: 8, chosenAs: 'last' }, folder: join(exports, 'hf') })
-    expect(hf.files.map((f) => f.name).sort()).toEqual(['README.md', 'config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'])
+    expect(hf.files.map((f) => f.name).sort()).toEqual(['README.md', 'config.json', 'model.safetensors', 'special_tokens_map.json', 'studio-examples.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'])
     for (const file of hf.files) expect(file.bytes).toBeGreaterThan(0)
     // The run's token cache is there, so its held-out batches are what the check runs.
     expect(hf.parity).toMatchObject({ source: 'validation', passed: true, tokenizerMatches: true, tolerance: 1e-4 })
@@ -143,7 +143,8 @@ describe('models service', () => {
 
     // An imported run has no corpus: its export checks parity on fixed sentences.
     const reexported = await studio.models.export({ runId: imported.run.id, checkpoint: 'best', format: 'tfjs', dir: join(home.path, 'out', 'reexported') })
-    expect(reexported.parity).toMatchObject({ source: 'sentences', passed: true, examples: 8 })
+    // 8 sentence pairs in a padded batch, and the 4 masked sentences of studio-examples.json.
+    expect(reexported.parity).toMatchObject({ source: 'sentences', passed: true, examples: 8 + 4 })
   }, 120_000)
 
   it('imports a fine-tuned folder: missing heads are initialised, the classifier is set aside', async () => {

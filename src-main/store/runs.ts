@@ -6,6 +6,8 @@
  */
 import { StudioError } from '../core/errors.ts'
 import { deserializeCheckpoint, parseManifest, type Checkpoint, type SerializedCheckpoint } from '../core/train/checkpoint-format.ts'
+import { DecimationState, type DecimatedColumns } from '../core/train/curves.ts'
+import { bestCheckpoint } from './finetune.ts'
 import type { Db } from './index.ts'
 
 export type RunKind = 'pretrain' | 'finetune'
@@ -35,6 +37,17 @@ export interface RunInfo {
   error: string | null
   /** Step of the latest checkpoint, null when there is none (the run cannot be resumed). */
   checkpointStep: number | null
+  tags: string[]
+  notes: string
+  archived: boolean
+  /** Place in the queue (lower runs first); null when not waiting, or claimed by a process. */
+  queuePosition: number | null
+  sweepId: number | null
+  /** Versions and backend the run trained with (set when it starts). */
+  environment: unknown
+  /** Bytes of its checkpoints' tensors. */
+  checkpointBytes: number
+  checkpointCount: number
 }
 
 export interface NewRun {
@@ -113,6 +126,14 @@ interface RunRow {
   finished_at: string | null
   error: string | null
   checkpoint_step: number | null
+  tags_json: string
+  notes: string
+  archived: number
+  queue_position: number | null
+  sweep_id: number | null
+  environment_json: string | null
+  checkpoint_bytes: number | null
+  checkpoint_count: number
 }
 
 interface CheckpointRow {
@@ -127,7 +148,10 @@ interface CheckpointRow {
 
 const runColumns = `r.id, r.project_id, r.kind, r.name, r.status, r.config_json, r.model_config_json, r.corpus_id, r.tokenizer_id,
   r.parent_run_id, r.backend, r.step, r.epoch, r.created_at, r.started_at, r.finished_at, r.error,
-  (SELECT max(c.step) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_step`
+  (SELECT max(c.step) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_step,
+  r.tags_json, r.notes, r.archived, r.queue_position, r.sweep_id, r.environment_json,
+  (SELECT sum(c.bytes) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_bytes,
+  (SELECT count(*) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_count`
 const checkpointColumns = 'id, run_id, step, kind, validation_loss, bytes, created_at'
 const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -150,6 +174,14 @@ const toRun = (row: RunRow): RunInfo => ({
   finishedAt: row.finished_at,
   error: row.error,
   checkpointStep: row.checkpoint_step,
+  tags: JSON.parse(row.tags_json) as string[],
+  notes: row.notes,
+  archived: row.archived === 1,
+  queuePosition: row.queue_position,
+  sweepId: row.sweep_id,
+  environment: row.environment_json === null ? null : JSON.parse(row.environment_json),
+  checkpointBytes: row.checkpoint_bytes ?? 0,
+  checkpointCount: row.checkpoint_count,
 })
 
 const toCheckpoint = (row: CheckpointRow): CheckpointInfo => ({
@@ -208,6 +240,7 @@ export function setRunStatus(db: Db, runId: number, status: RunStatus, details: 
          finished_at = CASE WHEN @terminal THEN ${now} WHEN @status = 'running' THEN NULL ELSE finished_at END,
          error = CASE WHEN @hasError THEN @error WHEN @status IN ('queued', 'running', 'paused', 'done') THEN NULL ELSE error END,
          owner_pid = CASE WHEN @status = 'running' THEN @pid ELSE owner_pid END,
+         queue_position = CASE WHEN @status = 'queued' THEN queue_position ELSE NULL END,
          backend = coalesce(@backend, backend)
        WHERE id = @id`,
     )
@@ -243,7 +276,24 @@ export function metricSeries(db: Db, runId: number, name: string, split: MetricS
 
 /** The names of the metrics a run has, by split. */
 export function metricNames(db: Db, runId: number): { split: MetricSplit; name: string }[] {
-  return db.prepare('SELECT DISTINCT split, name FROM metrics WHERE run_id = ? ORDER BY split, name').all(runId) as { split: MetricSplit; name: string }[]
+  // A skip-scan over the primary key (run_id, name, step, split): one seek per name, not a pass
+  // over every point (a long run holds millions).
+  const names = db
+    .prepare(
+      `WITH RECURSIVE names(name) AS (
+         SELECT (SELECT min(name) FROM metrics WHERE run_id = @run)
+         UNION ALL
+         SELECT (SELECT min(name) FROM metrics WHERE run_id = @run AND name > names.name) FROM names WHERE names.name IS NOT NULL
+       ) SELECT name FROM names WHERE name IS NOT NULL`,
+    )
+    .pluck()
+    .all({ run: runId }) as string[]
+  const has = db.prepare('SELECT 1 FROM metrics WHERE run_id = ? AND name = ? AND split = ? LIMIT 1').pluck()
+  const keys: { split: MetricSplit; name: string }[] = []
+  for (const split of ['train', 'validation'] as const) {
+    for (const name of names) if (has.get(runId, name, split) !== undefined) keys.push({ split, name })
+  }
+  return keys
 }
 
 /** Drops metrics after `step` (a run resuming from a checkpoint at `step` writes them again). */
@@ -384,6 +434,369 @@ function processAlive(pid: number): boolean {
   }
 }
 
+// ---------------------------------------------------------------- experiments (issue #6)
+
+export interface RunMetaUpdate {
+  name?: string
+  tags?: readonly string[]
+  notes?: string
+  archived?: boolean
+}
+
+/** Renames, tags, annotates or archives a run in one statement. */
+export function updateRunMeta(db: Db, runId: number, update: RunMetaUpdate): void {
+  db.transaction(() => {
+    const run = getRun(db, runId)
+    if (!run) throw new StudioError('NOT_FOUND', `No run with id ${runId}`)
+    if (update.name !== undefined && update.name !== run.name) {
+      const taken = db.prepare('SELECT 1 FROM runs WHERE project_id = ? AND name = ? AND id != ?').get(run.projectId, update.name, runId)
+      if (taken) throw new StudioError('CONFLICT', `A run named "${update.name}" already exists in this project`)
+    }
+    const tags = update.tags === undefined ? null : JSON.stringify([...new Set(update.tags.map((tag) => tag.trim()).filter((tag) => tag !== ''))])
+    db.prepare(
+      `UPDATE runs SET name = coalesce(@name, name), tags_json = coalesce(@tags, tags_json), notes = coalesce(@notes, notes),
+         archived = coalesce(@archived, archived) WHERE id = @id`,
+    ).run({
+      id: runId,
+      name: update.name ?? null,
+      tags,
+      notes: update.notes ?? null,
+      archived: update.archived === undefined ? null : update.archived ? 1 : 0,
+    })
+  })()
+}
+
+export function setRunEnvironment(db: Db, runId: number, environment: unknown): void {
+  db.prepare('UPDATE runs SET environment_json = ? WHERE id = ?').run(JSON.stringify(environment), runId)
+}
+
+export interface QueuedRun {
+  id: number
+  projectId: number
+  position: number
+}
+
+/** Puts the run at the end of the queue (status queued) and answers its position. */
+export function enqueueRun(db: Db, runId: number): number {
+  return db.transaction(() => {
+    setRunStatus(db, runId, 'queued')
+    const position = (db.prepare('SELECT coalesce(max(queue_position), 0) + 1 FROM runs').pluck().get() as number) ?? 1
+    db.prepare('UPDATE runs SET queue_position = ?, owner_pid = NULL WHERE id = ?').run(position, runId)
+    return position
+  })()
+}
+
+/** Every run waiting in the queue, first to run first (all projects: there is one worker). */
+export function queuedRuns(db: Db): QueuedRun[] {
+  return db
+    .prepare("SELECT id, project_id AS projectId, queue_position AS position FROM runs WHERE status = 'queued' AND queue_position IS NOT NULL ORDER BY queue_position, id")
+    .all() as QueuedRun[]
+}
+
+/**
+ * Takes a queued run for this process: false when another process took it first or it left the
+ * queue (paused, cancelled, deleted). The run stays 'queued' until the worker starts it.
+ */
+export function claimQueuedRun(db: Db, runId: number): boolean {
+  return (
+    db
+      .prepare("UPDATE runs SET queue_position = NULL, owner_pid = ? WHERE id = ? AND status = 'queued' AND queue_position IS NOT NULL")
+      .run(process.pid, runId).changes === 1
+  )
+}
+
+/**
+ * The listed queued runs take the places they hold between them, in the order given (so one
+ * project's queue reorders without moving another's runs). One transaction.
+ */
+export function reorderQueue(db: Db, runIds: readonly number[]): void {
+  if (new Set(runIds).size !== runIds.length) throw new StudioError('VALIDATION', 'The new queue order names a run twice')
+  db.transaction(() => {
+    const get = db.prepare("SELECT queue_position FROM runs WHERE id = ? AND status = 'queued' AND queue_position IS NOT NULL").pluck()
+    const positions = runIds.map((runId) => {
+      const position = get.get(runId) as number | undefined
+      if (position === undefined) throw new StudioError('CONFLICT', `Run ${runId} is not waiting in the queue`)
+      return position
+    })
+    positions.sort((a, b) => a - b)
+    const set = db.prepare('UPDATE runs SET queue_position = ? WHERE id = ?')
+    runIds.forEach((runId, index) => set.run(positions[index], runId))
+  })()
+}
+
+/** Puts a claimed, not yet begun run back at the head of the queue (its studio is closing). */
+export function requeueFirst(db: Db, runId: number): void {
+  db.prepare(
+    "UPDATE runs SET queue_position = (SELECT coalesce(min(queue_position), 1) - 1 FROM runs), owner_pid = NULL WHERE id = ? AND status = 'queued'",
+  ).run(runId)
+}
+
+/**
+ * At open: runs left 'queued' without a place (a process claimed them and died before its worker
+ * started them, or they were queued before the queue was kept) go back to the end, oldest first.
+ */
+export function requeueOrphans(db: Db): number[] {
+  return db.transaction(() => {
+    const rows = db
+      .prepare("SELECT id, owner_pid FROM runs WHERE status = 'queued' AND queue_position IS NULL ORDER BY id")
+      .all() as { id: number; owner_pid: number | null }[]
+    const orphans = rows.filter((row) => row.owner_pid === null || row.owner_pid === process.pid || !processAlive(row.owner_pid)).map((row) => row.id)
+    for (const id of orphans) enqueueRun(db, id)
+    return orphans
+  })()
+}
+
+/**
+ * Deletes a run with its checkpoints (tensor chunks included), metrics, probes, evaluations and
+ * export records in ONE transaction: a failure anywhere leaves everything in place. Runs started
+ * from it keep their rows and lose the link.
+ */
+export function deleteRun(db: Db, runId: number): { checkpoints: number; bytes: number } {
+  return db.transaction(() => {
+    const run = getRun(db, runId)
+    if (!run) throw new StudioError('NOT_FOUND', `No run with id ${runId}`)
+    if (run.status === 'running') throw new StudioError('CONFLICT', `Run ${runId} is running: pause or cancel it before deleting it`)
+    const held = db.prepare('SELECT count(*) AS count, coalesce(sum(bytes), 0) AS bytes FROM checkpoints WHERE run_id = ?').get(runId) as {
+      count: number
+      bytes: number
+    }
+    db.prepare('DELETE FROM checkpoint_chunks WHERE checkpoint_id IN (SELECT id FROM checkpoints WHERE run_id = ?)').run(runId)
+    db.prepare('DELETE FROM checkpoints WHERE run_id = ?').run(runId)
+    db.prepare('DELETE FROM metrics WHERE run_id = ?').run(runId)
+    db.prepare('DELETE FROM runs WHERE id = ?').run(runId)
+    return { checkpoints: held.count, bytes: held.bytes }
+  })()
+}
+
+/**
+ * Keeps the run's best checkpoint (what `best` exports: see bestCheckpoint), its last and its
+ * final ones; removes the rest in one transaction.
+ */
+export function pruneRunCheckpoints(db: Db, runId: number, kind: RunKind): { removed: number; bytes: number } {
+  return db.transaction(() => {
+    const list = listCheckpoints(db, runId)
+    const keep = new Set<number>()
+    const best = bestCheckpoint(kind, list)
+    if (best) keep.add(best.id)
+    const last = list.at(-1)
+    if (last) keep.add(last.id)
+    for (const checkpoint of list) if (checkpoint.kind === 'final') keep.add(checkpoint.id)
+    const deleteChunks = db.prepare('DELETE FROM checkpoint_chunks WHERE checkpoint_id = ?')
+    const deleteCheckpoint = db.prepare('DELETE FROM checkpoints WHERE id = ?')
+    let removed = 0
+    let bytes = 0
+    for (const checkpoint of list) {
+      if (keep.has(checkpoint.id)) continue
+      deleteChunks.run(checkpoint.id)
+      deleteCheckpoint.run(checkpoint.id)
+      removed += 1
+      bytes += checkpoint.bytes
+    }
+    return { removed, bytes }
+  })()
+}
+
+/** The latest point of one metric, or undefined when it has none. */
+export function lastMetricPoint(db: Db, runId: number, name: string, split: MetricSplit): { step: number; value: number | null } | undefined {
+  return db
+    .prepare('SELECT step, value FROM metrics WHERE run_id = ? AND name = ? AND split = ? ORDER BY step DESC LIMIT 1')
+    .get(runId, name, split) as { step: number; value: number | null } | undefined
+}
+
+/** The best point of one metric (the latest on a tie); validation reads the partial index. */
+export function bestMetricPoint(
+  db: Db,
+  runId: number,
+  name: string,
+  split: MetricSplit,
+  lowerIsBetter: boolean,
+): { step: number; value: number } | undefined {
+  const order = lowerIsBetter ? 'ASC' : 'DESC'
+  return db
+    .prepare(`SELECT step, value FROM metrics WHERE run_id = ? AND name = ? AND split = ? AND value IS NOT NULL ORDER BY value ${order}, step DESC LIMIT 1`)
+    .get(runId, name, split) as { step: number; value: number } | undefined
+}
+
+/** The value of each metric at a step (the latest point at or before it, per metric and split). */
+export function metricsAtStep(db: Db, runId: number, step: number): { split: MetricSplit; name: string; step: number; value: number | null }[] {
+  const at = db.prepare('SELECT step, value FROM metrics WHERE run_id = ? AND name = ? AND split = ? AND step <= ? ORDER BY step DESC LIMIT 1')
+  return metricNames(db, runId).flatMap(({ split, name }) => {
+    const row = at.get(runId, name, split, step) as { step: number; value: number | null } | undefined
+    return row ? [{ split, name, ...row }] : []
+  })
+}
+
+export interface CurveColumns {
+  steps: number[]
+  values: (number | null)[]
+  wallTimes: number[]
+}
+
+/** Every stored point of one metric between two steps (inclusive), by split, in step order. */
+export function readCurve(db: Db, runId: number, name: string, from = 0, to = Number.MAX_SAFE_INTEGER): Record<MetricSplit, CurveColumns> {
+  const out: Record<MetricSplit, CurveColumns> = { train: { steps: [], values: [], wallTimes: [] }, validation: { steps: [], values: [], wallTimes: [] } }
+  const rows = db
+    .prepare('SELECT step, split, value, wall_time FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? ORDER BY step')
+    .raw()
+    .iterate(runId, name, from, to) as IterableIterator<[number, MetricSplit, number | null, number]>
+  for (const [step, split, value, wallTime] of rows) {
+    const columns = out[split]
+    columns.steps.push(step)
+    columns.values.push(value)
+    columns.wallTimes.push(wallTime)
+  }
+  return out
+}
+
+/** The decimation the aggregate below feeds (set just before each query: calls are synchronous). */
+let decimating: DecimationState | null = null
+const withAggregate = new WeakSet<Db>()
+
+/**
+ * One metric of a run between two steps, by split, for a chart: every point when there are at
+ * most ~2 × `buckets`, else per bucket of the step range its minimum, maximum and first gap (see
+ * DecimationState). The points stream through an SQLite aggregate, one pass, no row objects.
+ */
+export function readCurveDecimated(
+  db: Db,
+  runId: number,
+  name: string,
+  buckets: number,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER,
+): Partial<Record<MetricSplit, DecimatedColumns>> {
+  if (!withAggregate.has(db)) {
+    db.aggregate('studio_decimate', {
+      start: 0,
+      // Its arity (4 arguments after the total) is read from the function; the typings know only one.
+      step: ((_total: number, split: string, step: number, value: number | null, wallTime: number) => {
+        decimating!.add(split, step, value, wallTime)
+      }) as unknown as (total: number, next: number) => void,
+      result: () => 0,
+    })
+    withAggregate.add(db)
+  }
+  const edge = (order: 'ASC' | 'DESC') =>
+    db.prepare(`SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? ORDER BY step ${order} LIMIT 1`).pluck().get(runId, name, from, to) as
+      | number
+      | undefined
+  const low = edge('ASC')
+  if (low === undefined) return {}
+  const high = edge('DESC')!
+  const state = new DecimationState(low, high - low, Math.max(1, buckets))
+  decimating = state
+  try {
+    db.prepare('SELECT studio_decimate(split, step, value, wall_time) FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?').get(runId, name, from, to)
+  } finally {
+    decimating = null
+  }
+  return state.result() as Partial<Record<MetricSplit, DecimatedColumns>>
+}
+
+/** Every stored point of a run, metric by metric in step order (the CLI's export). */
+export function iterateMetrics(db: Db, runId: number): IterableIterator<{ step: number; split: MetricSplit; name: string; value: number | null; wallTime: number }> {
+  return db
+    .prepare('SELECT step, split, name, value, wall_time AS wallTime FROM metrics WHERE run_id = ? ORDER BY name, step, split')
+    .iterate(runId) as IterableIterator<{ step: number; split: MetricSplit; name: string; value: number | null; wallTime: number }>
+}
+
+/**
+ * Collects metric rows and writes them in batches, one transaction each: a row per step per
+ * metric written one by one would cost a transaction (an fsync under synchronous=FULL) per step.
+ */
+export class MetricsWriter {
+  private pending: MetricRow[] = []
+  private flushedAt: number
+
+  constructor(
+    private readonly db: Db,
+    private readonly runId: number,
+    private readonly options: { maxRows?: number; maxDelayMs?: number; now?: () => number } = {},
+  ) {
+    this.flushedAt = this.now()
+  }
+
+  get size(): number {
+    return this.pending.length
+  }
+
+  add(rows: readonly MetricRow[]): void {
+    for (const row of rows) this.pending.push(row)
+    if (this.pending.length >= (this.options.maxRows ?? 5_000) || this.now() - this.flushedAt >= (this.options.maxDelayMs ?? 2_000)) this.flush()
+  }
+
+  flush(): void {
+    const rows = this.pending
+    this.pending = []
+    this.flushedAt = this.now()
+    appendMetrics(this.db, this.runId, rows)
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now()
+  }
+}
+
+/** Stored metric points per run (what the disk view charges each run for its curves). */
+export function metricRowCounts(db: Db, runIds: readonly number[]): Map<number, number> {
+  const count = db.prepare('SELECT count(*) FROM metrics WHERE run_id = ?').pluck()
+  return new Map(runIds.map((runId) => [runId, count.get(runId) as number]))
+}
+
+/** Bytes each table and index takes in the file (SQLite's dbstat). */
+export function tableBytes(db: Db): Map<string, number> {
+  const rows = db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]
+  return new Map(rows.map((row) => [row.name, row.bytes]))
+}
+
+export interface ExportRecord {
+  id: number
+  runId: number
+  checkpointStep: number
+  format: string
+  folder: string
+  createdAt: string
+}
+
+export function recordExport(db: Db, record: { runId: number; checkpointStep: number; format: string; folder: string }): void {
+  db.prepare('INSERT INTO exports (run_id, checkpoint_step, format, folder) VALUES (?, ?, ?, ?)').run(record.runId, record.checkpointStep, record.format, record.folder)
+}
+
+export function listExports(db: Db, runId: number): ExportRecord[] {
+  return db
+    .prepare('SELECT id, run_id AS runId, checkpoint_step AS checkpointStep, format, folder, created_at AS createdAt FROM exports WHERE run_id = ? ORDER BY id')
+    .all(runId) as ExportRecord[]
+}
+
+export interface SweepRow {
+  id: number
+  projectId: number
+  name: string
+  method: 'grid' | 'random'
+  baseRunId: number | null
+  space: unknown
+  createdAt: string
+}
+
+export function createSweep(db: Db, sweep: { projectId: number; name: string; method: 'grid' | 'random'; baseRunId: number; space: unknown }): number {
+  const taken = db.prepare('SELECT 1 FROM sweeps WHERE project_id = ? AND name = ?').get(sweep.projectId, sweep.name)
+  if (taken) throw new StudioError('CONFLICT', `A sweep named "${sweep.name}" already exists in this project`)
+  return db
+    .prepare('INSERT INTO sweeps (project_id, name, method, base_run_id, space_json) VALUES (?, ?, ?, ?, ?)')
+    .run(sweep.projectId, sweep.name, sweep.method, sweep.baseRunId, JSON.stringify(sweep.space)).lastInsertRowid as number
+}
+
+export function listSweeps(db: Db, projectId: number): SweepRow[] {
+  const rows = db
+    .prepare('SELECT id, project_id AS projectId, name, method, base_run_id AS baseRunId, space_json, created_at AS createdAt FROM sweeps WHERE project_id = ? ORDER BY id')
+    .all(projectId) as (Omit<SweepRow, 'space'> & { space_json: string })[]
+  return rows.map(({ space_json, ...row }) => ({ ...row, space: JSON.parse(space_json) }))
+}
+
+export function setRunSweep(db: Db, runId: number, sweepId: number): void {
+  db.prepare('UPDATE runs SET sweep_id = ? WHERE id = ?').run(sweepId, runId)
+}
+
 /** The repository as one object, like the other stores. */
 export const runStore = {
   create: createRun,
@@ -401,4 +814,13 @@ export const runStore = {
   checkpointManifest,
   bestValidationLoss,
   markCrashedRuns,
+  updateMeta: updateRunMeta,
+  enqueue: enqueueRun,
+  queued: queuedRuns,
+  claimQueued: claimQueuedRun,
+  reorderQueue,
+  requeueOrphans,
+  delete: deleteRun,
+  pruneRunCheckpoints,
+  readCurve,
 }

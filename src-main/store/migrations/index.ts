@@ -229,4 +229,43 @@ export const migrations: readonly { version: number; name: string; sql: string }
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'experiments: tags, notes, archive, the persistent queue, sweeps, exports',
+    // The queue is the order of runs waiting for the one worker: a position per queued run, kept
+    // across restarts (NULL once a process has claimed the run). Validation metrics are sparse, so
+    // a partial index over them finds a run's best validation value without scanning every
+    // training point, at next to no cost per training write.
+    sql: `
+      CREATE TABLE sweeps (
+        id          INTEGER PRIMARY KEY,
+        project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        method      TEXT NOT NULL CHECK (method IN ('grid', 'random')),
+        base_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        space_json  TEXT NOT NULL,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (project_id, name)
+      );
+      ALTER TABLE runs ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+      ALTER TABLE runs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN queue_position INTEGER;
+      ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id) ON DELETE SET NULL;
+      ALTER TABLE runs ADD COLUMN environment_json TEXT;
+      CREATE INDEX runs_queue ON runs (queue_position) WHERE queue_position IS NOT NULL;
+      CREATE INDEX runs_sweep ON runs (sweep_id) WHERE sweep_id IS NOT NULL;
+      CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+      CREATE INDEX metrics_validation ON metrics (run_id, name, value) WHERE split = 'validation';
+      CREATE TABLE exports (
+        id              INTEGER PRIMARY KEY,
+        run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        checkpoint_step INTEGER NOT NULL,
+        format          TEXT NOT NULL,
+        folder          TEXT NOT NULL,
+        created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE INDEX exports_run ON exports (run_id, id);
+    `,
+  },
 ]

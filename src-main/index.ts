@@ -2,17 +2,17 @@
  * Electron entry: window, security settings, IPC registration. Thin on purpose: everything it
  * wires (services, handlers, security options) lives in modules tested without Electron.
  */
-import { join, normalize, resolve, sep } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { channelNames, ipcEventName, ipcName } from './contract/index.ts'
-import { APP_ORIGIN, APP_SCHEME, isAllowedExternal, isTrustedSender, windowOptions } from './electron/security.ts'
+import { join, resolve } from 'node:path'
+import { ipcEventName } from './contract/index.ts'
+import { registerIpc } from './electron/ipc.ts'
+import { APP_ENTRY, APP_SCHEME, guardWebContents, lockDownSession, rendererResponder, windowOptions } from './electron/security.ts'
 import type { BrowserWindow, ElectronMain } from './electron/types.ts'
-import { CONTENT_SECURITY_POLICY } from './web/server.ts'
-import { createHandlers, dispatch } from './services/handlers.ts'
+import { watchTraining, type TrainingElectron } from './electron/power.ts'
+import { createHandlers } from './services/handlers.ts'
 import { resolveHome } from './services/home.ts'
 import { Studio } from './services/studio.ts'
 
-const electron = require('electron') as ElectronMain
+const electron = require('electron') as ElectronMain & TrainingElectron
 const { app, BrowserWindow: Window, ipcMain, dialog, protocol, net, session, shell } = electron
 
 app.setName('BERT Studio')
@@ -22,42 +22,11 @@ protocol.registerSchemesAsPrivileged([
 
 const rendererDir = resolve(join(__dirname, '..', 'renderer'))
 
-function serveRenderer(): void {
-  protocol.handle(APP_SCHEME, async (request) => {
-    const url = new URL(request.url)
-    const relative = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1))
-    const file = resolve(rendererDir, normalize(relative))
-    if (url.host !== 'studio' || !file.startsWith(rendererDir + sep)) return new Response('Not Found', { status: 404 })
-    const response = await net.fetch(pathToFileURL(file).toString())
-    const headers = new Headers(response.headers)
-    headers.set('Content-Security-Policy', CONTENT_SECURITY_POLICY)
-    headers.set('X-Content-Type-Options', 'nosniff')
-    return new Response(response.body, { status: response.status, headers })
-  })
-}
-
-function lockDown(): void {
-  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
-  session.defaultSession.setPermissionCheckHandler(() => false)
-  app.on('web-contents-created', (_event, contents) => {
-    contents.on('will-navigate', (event, url) => {
-      if (!url.startsWith(`${APP_ORIGIN}/`)) event.preventDefault()
-    })
-    contents.on('will-redirect', (event, url) => {
-      if (!url.startsWith(`${APP_ORIGIN}/`)) event.preventDefault()
-    })
-    contents.on('will-attach-webview', (event) => event.preventDefault())
-    contents.setWindowOpenHandler(({ url }) => {
-      if (isAllowedExternal(url)) void shell.openExternal(url)
-      return { action: 'deny' }
-    })
-  })
-}
-
 async function main(): Promise<void> {
   await app.whenReady()
-  lockDown()
-  serveRenderer()
+  lockDownSession(session.defaultSession)
+  app.on('web-contents-created', (_event, contents) => guardWebContents(contents, shell))
+  protocol.handle(APP_SCHEME, rendererResponder(rendererDir, (url) => net.fetch(url)))
 
   const studio = new Studio({
     home: resolveHome(process.env.STUDIO_HOME ?? app.getPath('userData')),
@@ -75,14 +44,15 @@ async function main(): Promise<void> {
     },
   })
   const handlers = createHandlers(studio)
-  for (const channel of channelNames) {
-    ipcMain.handle(ipcName(channel), async (event, args) => {
-      if (!isTrustedSender(event.senderFrame?.url)) {
-        return { ok: false, code: 'FORBIDDEN', message: 'IPC from an untrusted frame' }
-      }
-      return dispatch(handlers, channel, args, { transport: 'electron' })
-    })
-  }
+  // Awake while a run trains; a desktop notification when one ends.
+  watchTraining(studio.bus, electron, (runId) => {
+    try {
+      return studio.runs.get(runId)
+    } catch {
+      return null
+    }
+  })
+  registerIpc(ipcMain, handlers)
   const windows = new Set<BrowserWindow>()
   studio.bus.subscribe((event, payload) => {
     for (const window of windows) {
@@ -95,7 +65,7 @@ async function main(): Promise<void> {
     windows.add(window)
     window.on('closed', () => windows.delete(window))
     window.once('ready-to-show', () => window.show())
-    void window.loadURL(`${APP_ORIGIN}/index.html`)
+    void window.loadURL(APP_ENTRY)
   }
   open()
   app.on('activate', () => {

@@ -1,7 +1,8 @@
 /**
  * The slice of Electron's main-process API the studio uses. Electron is an optional dependency
  * (its binary cannot be downloaded everywhere), so its own type declarations may be absent; this
- * narrow interface keeps the Electron-only code type-checked either way.
+ * narrow interface keeps the Electron-only code type-checked either way, and lets the tests hand
+ * the security code fake objects of the same shape.
  */
 export interface WebPreferences {
   preload: string
@@ -16,6 +17,8 @@ export interface WebPreferences {
   webviewTag: boolean
   navigateOnDragDrop: boolean
   spellcheck: boolean
+  /** A page that opens dialogs in a loop can be stopped by the user. */
+  safeDialogs: boolean
 }
 
 export interface BrowserWindowOptions {
@@ -34,13 +37,21 @@ export interface IpcMainInvokeEvent {
   senderFrame: { url: string } | null
 }
 
+/** The argument of `preventDefault`-style Electron events. */
+export interface PreventableEvent {
+  preventDefault(): void
+}
+
+export type WindowOpenHandler = (details: { url: string }) => { action: 'deny' | 'allow' }
+
 export interface WebContents {
   id: number
   send(channel: string, payload: unknown): void
   isDestroyed(): boolean
-  setWindowOpenHandler(handler: (details: { url: string }) => { action: 'deny' | 'allow' }): void
-  on(event: 'will-navigate' | 'will-redirect', listener: (event: { preventDefault(): void }, url: string) => void): void
-  on(event: 'will-attach-webview', listener: (event: { preventDefault(): void }) => void): void
+  setWindowOpenHandler(handler: WindowOpenHandler): void
+  on(event: 'will-navigate' | 'will-redirect', listener: (event: PreventableEvent, url: string) => void): void
+  on(event: 'will-frame-navigate', listener: (event: PreventableEvent & { url: string }) => void): void
+  on(event: 'will-attach-webview', listener: (event: PreventableEvent) => void): void
 }
 
 export interface BrowserWindow {
@@ -51,9 +62,22 @@ export interface BrowserWindow {
   show(): void
 }
 
+export type PermissionRequestHandler = (webContents: unknown, permission: string, callback: (granted: boolean) => void, details?: unknown) => void
+export type PermissionCheckHandler = (webContents: unknown, permission: string, requestingOrigin?: string, details?: unknown) => boolean
+
 export interface Session {
-  setPermissionRequestHandler(handler: (webContents: unknown, permission: string, callback: (granted: boolean) => void) => void): void
-  setPermissionCheckHandler(handler: () => boolean): void
+  setPermissionRequestHandler(handler: PermissionRequestHandler): void
+  setPermissionCheckHandler(handler: PermissionCheckHandler): void
+  /** USB, HID and serial devices (Electron 17+). */
+  setDevicePermissionHandler?(handler: (details: unknown) => boolean): void
+}
+
+export interface IpcMain {
+  handle(channel: string, listener: (event: IpcMainInvokeEvent, args: unknown) => Promise<unknown>): void
+}
+
+export interface Shell {
+  openExternal(url: string): Promise<void>
 }
 
 export interface ElectronMain {
@@ -67,9 +91,7 @@ export interface ElectronMain {
     isPackaged: boolean
   }
   BrowserWindow: (new (options: BrowserWindowOptions) => BrowserWindow) & { getAllWindows(): BrowserWindow[] }
-  ipcMain: {
-    handle(channel: string, listener: (event: IpcMainInvokeEvent, args: unknown) => Promise<unknown>): void
-  }
+  ipcMain: IpcMain
   dialog: {
     showOpenDialog(options: { properties: string[]; filters?: { name: string; extensions: string[] }[] }): Promise<{
       canceled: boolean
@@ -82,5 +104,5 @@ export interface ElectronMain {
   }
   net: { fetch(url: string): Promise<Response> }
   session: { defaultSession: Session }
-  shell: { openExternal(url: string): Promise<void> }
+  shell: Shell
 }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
 import type { Corpus, CorpusStats, DocumentPage, ImportOptions, ImportPreview, ImportResult } from '../contract/index.ts'
-import { badInput, cancelled, notFound, StudioError } from '../core/errors.ts'
-import { openDocuments, previewInput, StatsAccumulator, type ResolvedOptions } from '../core/import/index.ts'
+import { asDiskFull, badInput, cancelled, notFound, StudioError } from '../core/errors.ts'
+import { DEFAULT_MAX_IMPORT_BYTES, formatBytes, openDocuments, previewInput, StatsAccumulator, type ResolvedOptions } from '../core/import/index.ts'
 import { corpusStore } from '../store/corpora.ts'
 import type { Db } from '../store/index.ts'
 import type { Jobs } from './jobs.ts'
@@ -24,6 +24,17 @@ export type ConnectionFactory = (path: string) => Db
 
 const defaultConnection: ConnectionFactory = (path) => new Database(path)
 
+/** The most one import may read: STUDIO_MAX_IMPORT_BYTES when set, else 16 GiB. */
+export function importByteLimit(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.STUDIO_MAX_IMPORT_BYTES
+  if (raw === undefined || raw === '') return DEFAULT_MAX_IMPORT_BYTES
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new StudioError('VALIDATION', `STUDIO_MAX_IMPORT_BYTES must be a whole number of bytes, got "${raw}"`)
+  }
+  return value
+}
+
 export class CorporaService {
   /** Imports run one at a time: each holds the database's write lock for its whole transaction. */
   private queue: Promise<unknown> = Promise.resolve()
@@ -35,10 +46,11 @@ export class CorporaService {
     private readonly db: Db,
     private readonly jobs: Jobs,
     private readonly openConnection: ConnectionFactory = defaultConnection,
+    private readonly maxImportBytes: number = importByteLimit(),
   ) {}
 
   async preview(source: ImportSource, options: ImportOptions, fileId: string): Promise<ImportPreview> {
-    const preview = await previewInput(source, options)
+    const preview = await previewInput(source, options, { maxImportBytes: this.maxImportBytes })
     return { fileId, ...preview }
   }
 
@@ -60,7 +72,8 @@ export class CorporaService {
       job.finish('done')
       this.afterImport(result.corpus.id)
       return result
-    } catch (error) {
+    } catch (thrown) {
+      const error = asDiskFull(thrown, `importing ${source.displayName}`)
       const aborted = error instanceof StudioError && error.code === 'CANCELLED'
       job.finish(aborted ? 'cancelled' : 'failed', (error as Error).message)
       throw error
@@ -76,7 +89,7 @@ export class CorporaService {
     const started = performance.now()
     const { signal } = job
     if (signal.aborted) throw cancelled('Import cancelled')
-    const stream = await openDocuments(req.source, req.options)
+    const stream = await openDocuments(req.source, req.options, { maxImportBytes: this.maxImportBytes })
     let db: Db
     try {
       db = this.openConnection(this.db.name)
@@ -98,7 +111,7 @@ export class CorporaService {
         name: req.name,
         sourceName: req.source.displayName,
         format: stream.options.format,
-        options: storedOptions(stream.options),
+        options: storedOptions(stream.options, req.options),
         stats: stats.result(0),
       })
       const insert = db.prepare('INSERT INTO documents (corpus_id, ordinal, text, label, source) VALUES (?, ?, ?, ?, ?)')
@@ -106,6 +119,10 @@ export class CorporaService {
       job.progress(0, stream.totalBytes, 0)
       for await (const batch of stream.batches) {
         if (signal.aborted) throw cancelled('Import cancelled')
+        // The size was checked before reading; a file that grows meanwhile is stopped here.
+        if (stream.counter.bytes > this.maxImportBytes) {
+          throw badInput(`${req.source.displayName} grew past the ${formatBytes(this.maxImportBytes)} one import may hold while it was read`)
+        }
         for (const document of batch) {
           insert.run(corpusId, ++ordinal, document.text, document.label, document.source)
           stats.add(document.text, document.label)
@@ -114,13 +131,22 @@ export class CorporaService {
       }
       if (signal.aborted) throw cancelled('Import cancelled')
       if (ordinal === 0) throw badInput(`${req.source.displayName} holds no documents (every line or text cell is empty)`)
-      const result = stats.result(stream.counter.bytes)
+      const long = stream.longDocuments
+      const result = {
+        ...stats.result(stream.counter.bytes),
+        ...(long.count > 0 ? { longDocuments: { count: long.count, action: long.action, maxCharacters: long.maxCharacters } } : {}),
+      }
       corpusStore.setStats(db, corpusId, result)
       db.exec('COMMIT')
       job.progress(stream.counter.bytes, stream.totalBytes, ordinal)
       return { corpus: this.get(corpusId), seconds: (performance.now() - started) / 1000 }
     } catch (error) {
-      if (db.inTransaction) db.exec('ROLLBACK')
+      // SQLite may have rolled back by itself (SQLITE_FULL does); a failed ROLLBACK must not hide the cause.
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK')
+      } catch {
+        // The connection closes below, which discards the transaction all the same.
+      }
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw conflict(req.name)
       throw error
     } finally {
@@ -210,12 +236,14 @@ export function wordQuery(corpusId: number, query: string): string | null {
 
 const conflict = (name: string) => new StudioError('CONFLICT', `A corpus named "${name}" already exists in this project`)
 
-function storedOptions(options: ResolvedOptions): ImportOptions {
+function storedOptions(options: ResolvedOptions, asked: ImportOptions): ImportOptions {
   return {
     format: options.format,
     ...(options.format === 'txt' || options.format === 'folder' ? { split: options.split } : {}),
     ...(options.textColumn !== null ? { textColumn: options.textColumn } : {}),
     ...(options.labelColumn !== null ? { labelColumn: options.labelColumn } : {}),
+    ...(asked.maxDocumentChars !== undefined ? { maxDocumentChars: asked.maxDocumentChars } : {}),
+    ...(asked.longDocuments !== undefined ? { longDocuments: asked.longDocuments } : {}),
   }
 }
 

@@ -1,3 +1,4 @@
+import { asDiskFull } from '../core/errors.ts'
 import { corpusStore } from '../store/corpora.ts'
 import type { Db } from '../store/index.ts'
 import type { Jobs } from './jobs.ts'
@@ -72,7 +73,22 @@ export class SearchIndexer {
           continue
         }
         const job = this.jobs.ensure(`index-${corpusId}`, 'index', `Index ${corpus.name} for search`)
-        const result = corpusStore.indexChunk(this.db, corpusId, CHUNK)
+        let result: ReturnType<typeof corpusStore.indexChunk>
+        try {
+          result = corpusStore.indexChunk(this.db, corpusId, CHUNK)
+        } catch (error) {
+          // Background work must never take the process down. A lock held elsewhere (training
+          // writing a checkpoint) is waited out; anything else (a full disk) fails this corpus's
+          // job, and the next open resumes it from its last chunk.
+          if (/^SQLITE_BUSY/.test((error as { code?: string }).code ?? '')) {
+            this.running = false
+            this.kick(RETRY_MS)
+            return
+          }
+          this.queue.shift()
+          job.finish('failed', (asDiskFull(error, `indexing ${corpus.name} for search`) as Error).message)
+          continue
+        }
         if (!result || result.done) {
           this.queue.shift()
           job.progress(corpus.stats.documents, corpus.stats.documents, corpus.stats.documents)

@@ -129,6 +129,8 @@ export const corpusStore = {
    * Returns how far it got and whether the corpus is now fully indexed.
    */
   indexChunk(db: Db, corpusId: number, chunk: number): { through: number; done: boolean } | null {
+    // IMMEDIATE: take the write lock before reading. A deferred transaction that reads and then
+    // writes fails with SQLITE_BUSY_SNAPSHOT, without waiting, when the worker committed in between.
     return db.transaction(() => {
       const row = db.prepare('SELECT indexed_through FROM corpora WHERE id = ?').get(corpusId) as
         | { indexed_through: number }
@@ -143,7 +145,7 @@ export const corpusStore = {
       const done = rows.length < chunk
       db.prepare('UPDATE corpora SET indexed_through = ?, search_ready = ? WHERE id = ?').run(through, done ? 1 : 0, corpusId)
       return { through, done }
-    })()
+    }).immediate()
   },
 
   byIds(db: Db, ids: number[]): DocumentRow[] {

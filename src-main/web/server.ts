@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { hostname, networkInterfaces } from 'node:os'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -10,6 +11,7 @@ import { StudioError } from '../core/errors.ts'
 import { newFileId } from '../services/files.ts'
 import { dispatch, toFailure, type Handlers } from '../services/handlers.ts'
 import type { Studio } from '../services/studio.ts'
+import { CONTENT_SECURITY_POLICY } from './csp.ts'
 
 export interface WebServerOptions {
   studio: Studio
@@ -34,19 +36,7 @@ export interface WebServer {
 const COOKIE = 'studio_token'
 const MAX_JSON_BYTES = 1 << 20
 
-/** The page may load only the app's own code; Svelte sets inline styles, scripts stay 'self'. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ')
+export { CONTENT_SECURITY_POLICY }
 
 const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy': CONTENT_SECURITY_POLICY,
@@ -224,13 +214,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     server.listen(options.port ?? 0, host, () => resolvePromise())
   })
   const port = (server.address() as AddressInfo).port
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  allowedHosts = new Set([`${hostForUrl}:${port}`.toLowerCase()])
-  if (host === '127.0.0.1' || host === '::1' || host === 'localhost') {
-    allowedHosts.add(`localhost:${port}`).add(`127.0.0.1:${port}`).add(`[::1]:${port}`)
-  }
+  const served = servedAddresses(host)
+  allowedHosts = new Set(served.map((name) => `${bracket(name)}:${port}`.toLowerCase()))
   return {
-    url: `http://${hostForUrl}:${port}/?token=${token}`,
+    url: `http://${bracket(served[0]!)}:${port}/?token=${token}`,
     port,
     token,
     server,
@@ -244,7 +231,34 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   }
 }
 
+/**
+ * Hashing first gives timingSafeEqual two buffers of equal length whatever the caller sent, so
+ * neither the comparison nor a length check leaks how much of the token was right.
+ */
 const digest = (value: string) => createHash('sha256').update(value).digest()
+
+const LOOPBACK = ['127.0.0.1', 'localhost', '::1']
+const bracket = (name: string) => (name.includes(':') ? `[${name}]` : name)
+
+/**
+ * The names a browser may put in Host (and Origin) for the address the server listens on, the
+ * one to print first. Loopback answers to its usual names; a wildcard bind (0.0.0.0, ::) to this
+ * machine's interface addresses and host name; any other address to itself only. Every other
+ * Host is refused, which defeats DNS rebinding.
+ */
+export function servedAddresses(host: string, interfaces = networkInterfaces(), machineName = hostname()): string[] {
+  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (LOOPBACK.includes(name)) return [name, ...LOOPBACK.filter((other) => other !== name)]
+  if (name !== '0.0.0.0' && name !== '::') return [name]
+  const addresses = Object.values(interfaces)
+    .flat()
+    .filter((entry) => entry !== undefined && (name === '::' || entry.family === 'IPv4'))
+    // Print a reachable one first: external before internal, IPv4 before IPv6.
+    .sort((a, b) => Number(a!.internal) - Number(b!.internal) || Number(a!.family !== 'IPv4') - Number(b!.family !== 'IPv4'))
+    .map((entry) => entry!.address.toLowerCase().replace(/%.*$/, ''))
+  return [...new Set([...addresses, machineName.toLowerCase(), ...LOOPBACK])]
+}
+
 
 function bearer(header: string | undefined): string | null {
   const match = header?.match(/^Bearer\s+(\S+)$/i)

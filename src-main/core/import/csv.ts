@@ -26,10 +26,13 @@ export async function readCsv(
   fileName: string,
   delimiter: ',' | '\t',
   cutShort: () => boolean = () => false,
+  /** Characters one record may hold before it is refused (bounds memory on a runaway quote or line). */
+  maxRecordChars?: number,
 ): Promise<CsvTable> {
   const parser = parse({
     delimiter,
     info: true,
+    ...(maxRecordChars !== undefined ? { max_record_size: maxRecordChars } : {}),
     // A quote inside an unquoted field (`5" screen`) is kept as text rather than refused.
     relax_quotes: true,
     skip_empty_lines: true,
@@ -47,7 +50,7 @@ export async function readCsv(
       lastLine = item.value.info.lines
       return { cells: item.value.record, line: startLine }
     } catch (error) {
-      throw describe(error, fileName, lastLine + 1, header?.length ?? 0, cutShort())
+      throw describe(error, fileName, lastLine + 1, header?.length ?? 0, cutShort(), maxRecordChars)
     }
   }
 
@@ -56,7 +59,7 @@ export async function readCsv(
     parser.destroy()
     throw badInput(`${fileName} is empty: expected a header row naming the columns, then one row per document`)
   }
-  header = first.cells.map((name) => name.trim())
+  header = checkHeader(first.cells, fileName)
 
   async function* rows(): AsyncGenerator<CsvRow[]> {
     try {
@@ -84,7 +87,25 @@ export async function readCsv(
 
 class TruncatedRecord extends Error {}
 
-function describe(error: unknown, fileName: string, startLine: number, columns: number, cutShort: boolean): Error {
+/**
+ * Column names, trimmed. An empty name (pandas writes one for its index column) becomes
+ * `column N`; a name used twice is refused, since picking it would be ambiguous.
+ */
+function checkHeader(cells: string[], fileName: string): string[] {
+  const header = cells.map((name, index) => name.trim() || `column ${index + 1}`)
+  const seen = new Map<string, number>()
+  header.forEach((name, index) => {
+    const key = name.toLowerCase()
+    const earlier = seen.get(key)
+    if (earlier !== undefined) {
+      throw badInput(`${fileName} line 1: the header names the column "${name}" twice (columns ${earlier + 1} and ${index + 1}); give each column its own name`)
+    }
+    seen.set(key, index)
+  })
+  return header
+}
+
+function describe(error: unknown, fileName: string, startLine: number, columns: number, cutShort: boolean, maxRecordChars?: number): Error {
   if (error instanceof StudioError) return error
   const e = error as { code?: string; message?: string; lines?: number; record?: unknown[] }
   switch (e.code) {
@@ -102,6 +123,11 @@ function describe(error: unknown, fileName: string, startLine: number, columns: 
       if (cutShort) return new TruncatedRecord()
       return badInput(
         `${fileName} line ${startLine}: a quoted field opened here is never closed (it runs to the end of the file at line ${e.lines ?? '?'})`,
+      )
+    case 'CSV_MAX_RECORD_SIZE':
+      return badInput(
+        `${fileName} line ${startLine}: a record longer than ${maxRecordChars?.toLocaleString('en-US') ?? 'the'} characters` +
+          ' allowed (a quote that is never closed, or a file that is not CSV?)',
       )
     case 'CSV_INVALID_CLOSING_QUOTE':
       return badInput(`${fileName} line ${e.lines ?? startLine}: a closing quote is followed by other text instead of a delimiter`)

@@ -1,10 +1,10 @@
 import { readdirSync, statSync } from 'node:fs'
 import { extname, join, relative, sep } from 'node:path'
-import type { CorpusFormat, ImportOptions, TextSplit } from '../../contract/index.ts'
+import { DEFAULT_MAX_DOCUMENT_CHARS, type CorpusFormat, type ImportOptions, type TextSplit } from '../../contract/index.ts'
 import { badInput } from '../errors.ts'
 import { findColumn, pickTextColumn, readCsv } from './csv.ts'
 import { decodeText, fileChunks, newCounter, PREVIEW_CHUNK_BYTES, type ByteCounter } from './decode.ts'
-import { isBlank, splitLines, type Line } from './lines.ts'
+import { cutText, isBlank, pieceEnd, splitLines, type Line, type LineLimit } from './lines.ts'
 
 export { StatsAccumulator, countText, HISTOGRAM_EDGES } from './stats.ts'
 export { firstInvalidUtf8 } from './decode.ts'
@@ -75,8 +75,16 @@ export function inputBytes(input: ImportInput): number {
 
 // ---------------------------------------------------------------- plain text
 
-async function* textDocuments(lines: AsyncIterable<Line[]>, fileName: string, split: TextSplit): AsyncGenerator<ImportedDocument[]> {
+/** What happens to documents over the length limit, and how many there were. */
+export interface LongDocuments {
+  maxCharacters: number
+  action: 'split' | 'truncate'
+  count: number
+}
+
+async function* textDocuments(lines: AsyncIterable<Line[]>, fileName: string, split: TextSplit, long: LongDocuments): AsyncGenerator<ImportedDocument[]> {
   if (split === 'line') {
+    // splitLines has cut (and counted) long lines already.
     for await (const batch of lines) {
       const documents: ImportedDocument[] = []
       for (const { text, line } of batch) {
@@ -86,22 +94,62 @@ async function* textDocuments(lines: AsyncIterable<Line[]>, fileName: string, sp
     }
     return
   }
-  let paragraph: string[] = []
+  // Paragraphs: lines arrive split (never truncated) at the limit, so that a paragraph, not a line,
+  // is what gets cut and counted; the parts of one long line join without a newline.
+  let parts: string[] = []
+  let length = 0
   let firstLine = 0
+  let lastLine = -1
+  let counted = false
+  let dropping = false
+  const flush = (documents: ImportedDocument[]) => {
+    if (parts.length > 0) documents.push({ text: parts.join(''), label: null, source: `${fileName}:${firstLine}` })
+    parts = []
+    length = 0
+    counted = false
+    dropping = false
+  }
   for await (const batch of lines) {
     const documents: ImportedDocument[] = []
-    for (const { text, line } of batch) {
-      if (isBlank(text)) {
-        if (paragraph.length > 0) documents.push({ text: paragraph.join('\n'), label: null, source: `${fileName}:${firstLine}` })
-        paragraph = []
+    for (const { text, line, cut } of batch) {
+      if (isBlank(text) && cut === undefined) {
+        flush(documents)
+        continue
+      }
+      if (dropping) continue
+      if (parts.length === 0) firstLine = line
+      const piece = parts.length === 0 || (cut === 'split' && line === lastLine) ? text : `\n${text}`
+      parts.push(piece)
+      length += piece.length
+      lastLine = line
+      if (length <= long.maxCharacters) continue
+      if (!counted) long.count++
+      counted = true
+      const joined = parts.join('')
+      if (long.action === 'truncate') {
+        documents.push({ text: joined.slice(0, pieceEnd(joined, long.maxCharacters)), label: null, source: `${fileName}:${firstLine}` })
+        parts = []
+        length = 0
+        dropping = true
       } else {
-        if (paragraph.length === 0) firstLine = line
-        paragraph.push(text)
+        const pieces = cutText(joined, long.maxCharacters, 'split')
+        for (const part of pieces.slice(0, -1)) documents.push({ text: part, label: null, source: `${fileName}:${firstLine}` })
+        parts = [pieces.at(-1)!]
+        length = parts[0]!.length
       }
     }
     if (documents.length > 0) yield documents
   }
-  if (paragraph.length > 0) yield [{ text: paragraph.join('\n'), label: null, source: `${fileName}:${firstLine}` }]
+  const last: ImportedDocument[] = []
+  flush(last)
+  if (last.length > 0) yield last
+}
+
+/** A cell or field's text as documents: itself, or its parts or start when over the limit. */
+function cutDocument(text: string, long: LongDocuments): string[] {
+  if (text.length <= long.maxCharacters) return [text]
+  long.count++
+  return cutText(text, long.maxCharacters, long.action)
 }
 
 // ---------------------------------------------------------------- JSONL
@@ -141,18 +189,20 @@ function pickTextField(fields: string[], requested: string | undefined): string 
   return TEXT_FIELDS.find((name) => fields.includes(name)) ?? 'text'
 }
 
-function jsonDocument(record: JsonRecord, fileName: string, textField: string, labelField: string | null): ImportedDocument | null {
-  const text = cell(record.value[textField])
+function jsonDocuments(record: JsonRecord, fileName: string, textField: string, labelField: string | null, long: LongDocuments): ImportedDocument[] {
+  // Own fields only: a record without "text" must not find one on Object.prototype.
+  const text = Object.hasOwn(record.value, textField) ? cell(record.value[textField]) : null
   if (text === null) {
-    if (!(textField in record.value)) {
+    if (!Object.hasOwn(record.value, textField)) {
       throw badInput(
         `${fileName} line ${record.line}: no "${textField}" field (fields: ${Object.keys(record.value).map((k) => `"${k}"`).join(', ') || 'none'})`,
       )
     }
-    return null
+    return []
   }
-  if (isBlank(text)) return null
-  return { text, label: labelField === null ? null : cell(record.value[labelField]), source: `${fileName}:${record.line}` }
+  if (isBlank(text)) return []
+  const label = labelField === null || !Object.hasOwn(record.value, labelField) ? null : cell(record.value[labelField])
+  return cutDocument(text, long).map((part) => ({ text: part, label, source: `${fileName}:${record.line}` }))
 }
 
 // ---------------------------------------------------------------- the one entry point
@@ -168,6 +218,8 @@ export interface DocumentStream {
   /** Header or the fields seen so far, and the raw rows seen (CSV/TSV/JSONL), for previews. */
   columns: () => string[]
   rows: string[][] | null
+  /** Documents over the length limit, counted as batches are read. */
+  longDocuments: LongDocuments
 }
 
 interface OpenOptions {
@@ -175,6 +227,38 @@ interface OpenOptions {
   maxBytes?: number
   /** Keep raw rows for a preview, up to this many. */
   keepRows?: number
+  /** Refuse inputs larger than this (file size, or a folder's .txt files together). */
+  maxImportBytes?: number
+}
+
+/** One import may read at most this much unless the studio is told otherwise (16 GiB). */
+export const DEFAULT_MAX_IMPORT_BYTES = 16 * 1024 ** 3
+
+/**
+ * A CSV/TSV record or JSONL line must be parsed whole, so it cannot be cut at the document limit:
+ * past this many characters it is refused, which bounds the memory one record can take.
+ */
+export const recordLimit = (maxDocumentChars: number) => Math.max(16 * 1024 * 1024, 2 * maxDocumentChars)
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`
+  const units = ['KB', 'MB', 'GB', 'TB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`
+}
+
+function checkSize(displayName: string, bytes: number, limit: number | undefined): void {
+  if (limit !== undefined && bytes > limit) {
+    throw badInput(
+      `${displayName} is ${formatBytes(bytes)} (${bytes.toLocaleString('en-US')} bytes), more than the ${formatBytes(limit)} one import may hold. ` +
+        'Split it into smaller files and import each as its own corpus.',
+    )
+  }
 }
 
 /**
@@ -189,15 +273,26 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
   const read = (path: string) => fileChunks(path, counter, open.maxBytes === undefined ? {} : { maxBytes: open.maxBytes, chunkBytes: PREVIEW_CHUNK_BYTES })
   const cutShort = () => counter.truncated
   const keep = open.keepRows ?? 0
+  const long: LongDocuments = {
+    maxCharacters: options.maxDocumentChars ?? DEFAULT_MAX_DOCUMENT_CHARS,
+    action: options.longDocuments ?? 'split',
+    count: 0,
+  }
+  /** Lines as text documents: cut at the limit (paragraphs: split here, cut as paragraphs later). */
+  const textLimit = (fileName: string): LineLimit =>
+    split === 'line'
+      ? { maxChars: long.maxCharacters, action: long.action, fileName, onLong: () => long.count++ }
+      : { maxChars: long.maxCharacters, action: 'split', fileName }
 
   if (format === 'folder') {
     const files = listTextFiles(input.path)
     if (files.length === 0) throw badInput(`${input.displayName} has no .txt files (folders are searched recursively for *.txt)`)
+    checkSize(input.displayName, files.reduce((sum, file) => sum + file.size, 0), open.maxImportBytes)
     async function* batches(): AsyncGenerator<ImportedDocument[]> {
       for (const file of files) {
         if (open.maxBytes !== undefined && counter.bytes >= open.maxBytes) return
-        const lines = splitLines(decodeText(read(file.path), file.relative), cutShort)
-        yield* textDocuments(lines, file.relative, split)
+        const lines = splitLines(decodeText(read(file.path), file.relative), cutShort, textLimit(file.relative))
+        yield* textDocuments(lines, file.relative, split, long)
       }
     }
     return {
@@ -208,28 +303,31 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
       files: files.length,
       columns: () => [],
       rows: null,
+      longDocuments: long,
     }
   }
 
   const totalBytes = statSync(input.path).size
   const fileName = input.displayName
   if (totalBytes === 0) throw badInput(`${fileName} is empty`)
+  checkSize(fileName, totalBytes, open.maxImportBytes)
   const text = decodeText(read(input.path), fileName)
 
   if (format === 'txt') {
     return {
       options: { format, split, textColumn: null, labelColumn: null },
-      batches: textDocuments(splitLines(text, cutShort), fileName, split),
+      batches: textDocuments(splitLines(text, cutShort, textLimit(fileName)), fileName, split, long),
       counter,
       totalBytes,
       files: 1,
       columns: () => [],
       rows: null,
+      longDocuments: long,
     }
   }
 
   if (format === 'csv' || format === 'tsv') {
-    const table = await readCsv(text, fileName, format === 'csv' ? ',' : '\t', cutShort)
+    const table = await readCsv(text, fileName, format === 'csv' ? ',' : '\t', cutShort, recordLimit(long.maxCharacters))
     const textIndex = pickTextColumn(table.header, options.textColumn, fileName)
     const labelIndex = options.labelColumn === undefined ? -1 : findColumn(table.header, options.labelColumn, fileName)
     const rows: string[][] = []
@@ -241,7 +339,9 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
           const value = row.cells[textIndex]!
           if (isBlank(value)) continue
           const label = labelIndex < 0 ? null : row.cells[labelIndex]!
-          documents.push({ text: value, label: label === '' ? null : label, source: `${fileName}:${row.line}` })
+          for (const part of cutDocument(value, long)) {
+            documents.push({ text: part, label: label === '' ? null : label, source: `${fileName}:${row.line}` })
+          }
         }
         if (documents.length > 0) yield documents
       }
@@ -259,11 +359,12 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
       files: 1,
       columns: () => table.header,
       rows,
+      longDocuments: long,
     }
   }
 
   // JSONL: the fields are those of the first record unless named.
-  const records = jsonRecords(splitLines(text, cutShort), fileName)
+  const records = jsonRecords(splitLines(text, cutShort, { maxChars: recordLimit(long.maxCharacters), action: 'error', fileName }), fileName)
   const first = await records.next()
   if (first.done) {
     await records.return(undefined)
@@ -281,8 +382,7 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
           rows.push(record)
           for (const key of Object.keys(record.value)) fields.add(key)
         }
-        const document = jsonDocument(record, fileName, textField, labelField)
-        if (document) documents.push(document)
+        documents.push(...jsonDocuments(record, fileName, textField, labelField, long))
       }
       return documents
     }
@@ -305,10 +405,11 @@ export async function openDocuments(input: ImportInput, options: ImportOptions, 
     totalBytes,
     files: 1,
     columns: () => [...fields],
+    longDocuments: long,
     get rows() {
       const columns = [...fields]
       rowCells.length = 0
-      for (const record of rows) rowCells.push(columns.map((column) => cell(record.value[column]) ?? ''))
+      for (const record of rows) rowCells.push(columns.map((column) => (Object.hasOwn(record.value, column) ? cell(record.value[column]) : null) ?? ''))
       return rowCells
     },
   }
@@ -336,8 +437,8 @@ export interface Preview {
  * The first rows and the documents they would become, reading no more than about PREVIEW_BYTES.
  * A bad file fails here with the import's own message when the bad part is within that region.
  */
-export async function previewInput(input: ImportInput, options: ImportOptions): Promise<Preview> {
-  const stream = await openDocuments(input, options, { maxBytes: PREVIEW_BYTES, keepRows: PREVIEW_ROWS })
+export async function previewInput(input: ImportInput, options: ImportOptions, limits: { maxImportBytes?: number } = {}): Promise<Preview> {
+  const stream = await openDocuments(input, options, { maxBytes: PREVIEW_BYTES, keepRows: PREVIEW_ROWS, ...limits })
   const documents: { text: string; label: string | null }[] = []
   try {
     for await (const batch of stream.batches) {

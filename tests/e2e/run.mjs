@@ -19,6 +19,9 @@ import {
   tempHome,
   withTimeout,
 } from './harness.mjs'
+import { registerLabellingTests } from './labelling.mjs'
+import { registerRunsTests } from './runs.mjs'
+import { registerTfjsPageTests } from './tfjs-page.mjs'
 
 const TEST_TIMEOUT_MS = 120_000
 const tests = []
@@ -60,7 +63,7 @@ test('refuses a request without the token (401)', async ({ server }) => {
   assert(withToken.status === 200, `GET /?token=…: expected 200, got ${withToken.status}`)
 })
 
-test('wizard shell: steps, placeholders, remembered project', async ({ page, server }) => {
+test('wizard shell: steps, remembered project', async ({ page, server }) => {
   await page.goto(server.url)
   await createProject(page, 'First project')
   const steps = page.getByRole('navigation', { name: 'Wizard steps' }).getByRole('button')
@@ -71,14 +74,14 @@ test('wizard shell: steps, placeholders, remembered project', async ({ page, ser
   }
   assert((await steps.nth(0).getAttribute('aria-current')) === 'step', 'Import step should be aria-current=step')
 
-  // Pre-train is built now; Label is still a placeholder.
+  // Every step is built: none says "Soon", and choosing one shows it.
+  assert((await page.getByRole('navigation', { name: 'Wizard steps' }).getByText('Soon').count()) === 0, 'no step should be marked Soon')
   await steps.nth(3).click()
   await expectText(page.getByRole('heading', { level: 1 }).filter({ visible: true }), 'Label')
-  await expectText(page.locator('main'), 'coming in a later release')
   assert((await steps.nth(3).getAttribute('aria-current')) === 'step', 'Label step should now be current')
   ensureResults()
   await page.emulateMedia({ colorScheme: 'dark' })
-  await page.screenshot({ path: join(results, 'placeholder-dark-system.png') })
+  await page.screenshot({ path: join(results, 'wizard-dark-system.png') })
   await page.emulateMedia({ colorScheme: 'light' })
   await steps.nth(0).click()
 
@@ -546,6 +549,18 @@ test('export: writes a finished run as a Hugging Face folder, checks parity, imp
   assert(runs.some((text) => text.startsWith('reloaded')), `runs offered for export: ${runs.join(' | ')}`)
 })
 
+// ---------------------------------------------------------------- label, fine-tune, evaluate, playground (web mode)
+
+registerLabellingTests(test, { createProject, invoke })
+
+// ---------------------------------------------------------------- TensorFlow.js export page (web mode)
+
+registerTfjsPageTests(test, { invoke })
+
+// ---------------------------------------------------------------- runs: live curves, queue, comparison (web mode)
+
+registerRunsTests(test, { invoke })
+
 // ---------------------------------------------------------------- Electron
 
 test('electron: create a project and import a CSV', async () => {
@@ -608,7 +623,7 @@ async function runWebTest(entry) {
     if (problems.length > 0) throw new Error(problems.join('\n'))
   }
   try {
-    await withTimeout(body(), TEST_TIMEOUT_MS, entry.name)
+    await withTimeout(body(), entry.timeoutMs ?? TEST_TIMEOUT_MS, entry.name)
   } finally {
     await cleanup()
   }

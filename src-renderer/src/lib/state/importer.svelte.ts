@@ -22,6 +22,8 @@ export class ImportState {
   upload = $state.raw<UploadProgress | null>(null)
   format = $state<FormatChoice>('auto')
   split = $state<TextSplit>('line')
+  /** What happens to documents over the length limit (DEFAULT_MAX_DOCUMENT_CHARS). */
+  longDocuments = $state<'split' | 'truncate'>('split')
   /** Chosen columns; null until the user picks one (the preview's defaults are shown until then). */
   textColumn = $state<string | null>(null)
   labelColumn = $state<string | null>(null)
@@ -63,6 +65,7 @@ export class ImportState {
     this.upload = null
     this.format = 'auto'
     this.split = 'line'
+    this.longDocuments = 'split'
     this.textColumn = null
     this.labelColumn = null
     this.preview = null
@@ -135,6 +138,11 @@ export class ImportState {
     void this.refreshPreview()
   }
 
+  setLongDocuments(action: 'split' | 'truncate'): void {
+    this.longDocuments = action
+    void this.refreshPreview()
+  }
+
   setColumns(textColumn: string, labelColumn: string | null): void {
     this.textColumn = textColumn
     this.labelColumn = labelColumn
@@ -148,6 +156,7 @@ export class ImportState {
     // Unnamed, the studio picks the text column and takes no label.
     if (this.textColumn !== null) options.textColumn = this.textColumn
     if (this.labelColumn !== null) options.labelColumn = this.labelColumn
+    if (this.longDocuments !== 'split') options.longDocuments = this.longDocuments
     return $state.snapshot(options) as ImportOptions
   }
 

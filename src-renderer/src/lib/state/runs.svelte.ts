@@ -240,7 +240,8 @@ export class PretrainForm {
   lengthMode = $state<LengthMode>('steps')
   steps = $state<MaybeNumber>(1_000)
   epochs = $state<MaybeNumber>(1)
-  learningRate = $state<MaybeNumber>(1e-4)
+  /** Null: the studio's default for the model's size (defaultPretrainLearningRate). */
+  learningRate = $state<MaybeNumber>(null)
   /** The warm-up share as a percentage: people read 10% more easily than 0.1. */
   warmupPercent = $state<MaybeNumber>(10)
   seed = $state<MaybeNumber>(12345)
@@ -286,7 +287,7 @@ export class PretrainForm {
     if (this.lengthMode === 'steps' && !isWhole(this.steps, 1, 10_000_000)) problems.steps = 'Steps must be a whole number from 1 to 10,000,000'
     if (this.lengthMode === 'epochs' && (!isNumber(this.epochs) || !(this.epochs > 0) || this.epochs > 10_000))
       problems.epochs = 'Epochs must be more than 0 and at most 10,000'
-    if (!isNumber(this.learningRate) || !(this.learningRate > 0) || this.learningRate > 1)
+    if (this.learningRate !== null && this.learningRate !== undefined && (!isNumber(this.learningRate) || !(this.learningRate > 0) || this.learningRate > 1))
       problems.learningRate = 'Learning rate must be more than 0 and at most 1'
     if (!isNumber(this.warmupPercent) || !(this.warmupPercent >= 0) || this.warmupPercent > 50)
       problems.warmupPercent = 'Warm-up must be from 0% to 50% of the steps'
@@ -312,7 +313,7 @@ export class PretrainForm {
       batchSize: this.batchSize!,
       ...(isNumber(this.microBatchSize) ? { microBatchSize: this.microBatchSize } : {}),
       ...(this.lengthMode === 'steps' ? { steps: this.steps! } : { epochs: this.epochs! }),
-      learningRate: this.learningRate!,
+      ...(isNumber(this.learningRate) ? { learningRate: this.learningRate } : {}),
       warmupFraction: this.warmupPercent! / 100,
       seed: this.seed!,
       checkpointEvery: this.checkpointEvery!,

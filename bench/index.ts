@@ -3,12 +3,35 @@
  * `npm run bench -- <name> [options]` (bench/run.mjs). Each returns one JSON-able object.
  */
 import { parseArgs } from 'node:util'
+import { metricsBench } from './metrics.ts'
 import { tokenizerBench } from './tokenizer.ts'
 import { trainBench } from './train.ts'
 import type { BertPresetName } from '../src-main/core/model/config.ts'
 import type { BackendChoice } from '../src-main/core/model/backend.ts'
 
 const benches: Record<string, (args: string[]) => Promise<object>> = {
+  metrics: async (args) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        runs: { type: 'string', default: '20' },
+        points: { type: 'string', default: '100000' },
+        'validate-every': { type: 'string', default: '100' },
+        'max-points': { type: 'string', default: '2000' },
+        dir: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+      },
+      strict: true,
+    })
+    return metricsBench({
+      runs: Number(values.runs),
+      points: Number(values.points),
+      validateEvery: Number(values['validate-every']),
+      maxPoints: Number(values['max-points']),
+      ...(values.dir ? { dir: values.dir } : {}),
+      keep: values.keep === true,
+    })
+  },
   tokenizer: async (args) => {
     const { values } = parseArgs({
       args,

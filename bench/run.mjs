@@ -10,10 +10,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const [name, ...args] = process.argv.slice(2)
 if (!name) {
-  console.error('Usage: npm run bench -- <import|tokenizer> [options]')
+  console.error('Usage: npm run bench -- <import|tokenizer|train|finetune|metrics> [options]')
   process.exit(2)
 }
-const script = join(here, `${name}.mjs`)
+// Benchmarks whose script is named for what it measures rather than for the verb.
+const ALIASES = { finetune: 'finetune-quality' }
+const script = join(here, `${ALIASES[name] ?? name}.mjs`)
 if (existsSync(script)) {
   process.argv = [process.argv[0], script, ...args]
   await import(pathToFileURL(script).href)

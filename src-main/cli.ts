@@ -8,10 +8,27 @@ import { createReadStream, createWriteStream, existsSync, statSync } from 'node:
 import { basename, extname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { CheckpointChoice, ExportFormat, ImportOptions, PretrainRequest, TokenizerTrainOptions, type JobProgress, type RunSummary } from './contract/index.ts'
+import {
+  CheckpointChoice,
+  ExportFormat,
+  ImportOptions,
+  LabelledFileOptions,
+  FinetuneRequest,
+  PretrainRequest,
+  TaskKind,
+  TokenizerTrainOptions,
+  type DatasetInfo,
+  type JobProgress,
+  type RunSummary,
+} from './contract/index.ts'
 import type { BertTokenizer, EncodeInput } from './core/tokenizer/index.ts'
 import { StudioError } from './core/errors.ts'
 import { toFailure } from './services/handlers.ts'
+import { exportProject, importProject } from './services/project-files.ts'
+import * as runStore from './store/runs.ts'
+import { readTextFile } from './core/data/labelled-file.ts'
+import { toPrediction } from './core/train/finetune.ts'
+import { predictInputOf } from './services/finetune.ts'
 import { resolveHome } from './services/home.ts'
 import { Studio } from './services/studio.ts'
 import { TokenizersService } from './services/tokenizers.ts'
@@ -21,6 +38,7 @@ const USAGE = `Usage: bert-studio <verb> [options]
 Verbs:
   import <file|folder> --name NAME [--format txt|csv|tsv|jsonl|folder] [--split line|paragraph]
                        [--text-column C] [--label-column C]
+                       [--max-document-chars N] [--long-documents split|truncate]
   corpora              list the project's corpora
   documents --corpus ID [--query Q] [--offset N] [--limit N]
                        a page of a corpus' documents, optionally only those matching Q (builds the
@@ -36,15 +54,45 @@ Verbs:
                        pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
   fill-mask --run ID --text "the [MASK] sat on the mat" [--top-k 5]
-  runs                 list the project's runs
+  runs [--status S] [--run ID]
+                       list the project's runs of every kind (S: queued, running, paused, done, diverged,
+                       crashed, cancelled); with --run, that one run in full (config and environment)
   probes --run ID      the fill-mask probe's guesses at each checkpoint
-  metrics --run ID     one JSON line per metric point: {"step","split","name","value"}
+  metrics --run ID [--format jsonl|csv]
+                       every stored metric point of a run: JSON lines {"run_id","step","split","name",
+                       "value","time"} (time: seconds since 1970), or CSV with a header
+  project-export --out FILE
+                       the project as one file (a consistent snapshot; FILE must not exist)
+  project-import FILE [--name NAME]
+                       a project file becomes a new project
+  prune [--run ID]     keep only the best and last checkpoints of a run (default: every stopped run)
+  compact              rewrite the database without its free pages (refused while a run trains)
   tokenize --tokenizer ID|DIR --input FILE [--pairs] [--max-length N] [--output FILE]
                        one JSON line per input line: {"input_ids","token_type_ids","tokens"}
   export --run ID --format hf|tfjs --out DIR [--checkpoint best|last|STEP]
                        write a run's checkpoint (best by default) as a Hugging Face or TensorFlow.js
                        folder DIR (which must not exist), read it back and compare its logits with
                        the in-app model's; prints the files written and the parity result
+  datasets             list the project's labelled datasets
+  label-import FILE --task classify|multilabel|tag|qa|summarize [--name NAME] [--format csv|tsv|jsonl]
+                       [--text-column C] [--label-column C]
+                       a labelled file becomes a corpus and a dataset labelled by "import"
+  finetune --task classify|multilabel|tag|qa|summarize --data FILE [--text-column C] [--label-column C]
+                       (or --dataset ID: a dataset already in the studio, with its fixed split)
+                       [--from RUN|DIR] [--tokenizer ID|DIR] [--preset tiny] [--epochs N] [--lr X] [--seed N]
+                       [--batch 32] [--seq N] [--validate-every N] [--patience 3] [--freeze-layers N]
+                       [--class-weights] [--checkpoint best|last|STEP] [--name NAME]
+                       the labelled file (csv, tsv or jsonl) becomes a dataset, split 80/10/10, and a
+                       model is fine-tuned on it: from a run, from a Hugging Face folder (imported
+                       first), or from random weights with the tokenizer given or one trained on the
+                       data; prints run_id, the metrics and the test split's evaluation
+  eval --run ID [--data FILE] [--text-column C] [--label-column C] [--checkpoint best|last|STEP]
+                       metrics of a fine-tuned run (accuracy, macro_f1, per class; entity F1, exact
+                       match, ROUGE by task) on a labelled file, or on its held-out test split
+  predict --run ID --input FILE [--checkpoint best|last|STEP] [--text-column C]
+                       one JSON line per input, in input order: a text per line (or a CSV/TSV/JSONL
+                       text column); QA: JSON lines {"question", "context"}. classify: {"label",
+                       "probabilities"}; tag: {"spans"}; qa: {"answer", "start", "end", "score"}
   import-model DIR [--name NAME]
                        a Hugging Face BERT folder (config.json, model.safetensors, vocab.txt or
                        tokenizer.json) becomes a finished pre-training run and a tokenizer
@@ -66,6 +114,8 @@ async function main(argv: string[]): Promise<unknown> {
       split: { type: 'string' },
       'text-column': { type: 'string' },
       'label-column': { type: 'string' },
+      'max-document-chars': { type: 'string' },
+      'long-documents': { type: 'string' },
       corpus: { type: 'string' },
       input: { type: 'string' },
       out: { type: 'string' },
@@ -91,11 +141,19 @@ async function main(argv: string[]): Promise<unknown> {
       'validate-every': { type: 'string' },
       'whole-word-mask': { type: 'boolean' },
       run: { type: 'string' },
+      status: { type: 'string' },
       checkpoint: { type: 'string' },
       text: { type: 'string' },
       'top-k': { type: 'string' },
       offset: { type: 'string' },
       limit: { type: 'string' },
+      task: { type: 'string' },
+      data: { type: 'string' },
+      dataset: { type: 'string' },
+      from: { type: 'string' },
+      patience: { type: 'string' },
+      'freeze-layers': { type: 'string' },
+      'class-weights': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -105,7 +163,8 @@ async function main(argv: string[]): Promise<unknown> {
     if (verb === undefined && !values.help) throw new StudioError('VALIDATION', 'No verb given')
     return { usage: USAGE }
   }
-  const studio = new Studio({ home: resolveHome(values.home), workerPath: join(__dirname, 'worker.js') })
+  // serveQueue false: a CLI trains what it queues itself, never the app's waiting runs.
+  const studio = new Studio({ home: resolveHome(values.home), workerPath: join(__dirname, 'worker.js'), serveQueue: false })
   try {
     const project = studio.projects.ensure(String(values.project))
     switch (verb) {
@@ -128,31 +187,57 @@ async function main(argv: string[]): Promise<unknown> {
         return await pretrainVerb(studio, project.id, values)
       case 'resume': {
         const runId = requiredInt(values, 'run')
-        return runResult(await followRun(studio, runId, () => studio.runs.resume(runId)))
+        // A CLI killed between taking a run from the queue and starting it leaves the run 'queued'
+        // and claimed by a dead process. The app puts such runs back in its queue when it opens; a
+        // CLI serves only its own runs, so it takes this one back itself (found by the kill loop in
+        // tests/unit/hardening/kill-loop.test.ts).
+        const orphaned = runStore.requeueOrphans(studio.db).includes(runId)
+        const run = await followRun(studio, runId, () => {
+          if (!orphaned) return studio.runs.resume(runId)
+          studio.runs.enqueue(runId)
+          return studio.runs.get(runId)
+        })
+        return run.kind === 'finetune' ? finetuneResult(studio, run) : runResult(run)
       }
       case 'fill-mask': {
         if (typeof values.text !== 'string') throw new StudioError('VALIDATION', 'fill-mask needs --text "… [MASK] …"')
         return await studio.runs.fillMask({ runId: requiredInt(values, 'run'), text: values.text, topK: intOption(values, 'top-k', 5)! })
       }
-      case 'metrics': {
-        const runId = requiredInt(values, 'run')
-        let text = ''
-        for (const series of studio.runs.metrics(runId)) {
-          series.steps.forEach((step, i) => {
-            text += `${JSON.stringify({ step, split: series.split, name: series.name, value: series.values[i] })}\n`
-          })
-        }
-        process.stdout.write(text)
-        return STREAMED
-      }
+      case 'metrics':
+        return await metricsVerb(studio, values)
       case 'probes':
         return { probes: studio.runs.probes(requiredInt(values, 'run')) }
       case 'runs':
-        return { runs: studio.runs.list(project.id).map(({ config: _config, modelConfig: _model, ...run }) => run) }
+        return runsVerb(studio, project.id, values)
+      case 'project-export': {
+        if (typeof values.out !== 'string') throw new StudioError('VALIDATION', 'project-export needs --out FILE (a file that does not exist yet)')
+        return exportProject(studio.db, project.id, resolve(values.out), studio.openOptions)
+      }
+      case 'project-import': {
+        if (rest.length !== 1) throw new StudioError('VALIDATION', 'project-import takes exactly one project file')
+        const imported = importProject(studio.db, resolve(rest[0]!), { ...studio.openOptions, name: typeof values.name === 'string' ? values.name : undefined, home: studio.home })
+        return { project: studio.projects.get(imported.projectId) }
+      }
+      case 'prune': {
+        const runId = intOption(values, 'run')
+        return studio.experiments.prune(runId === undefined ? project.id : studio.runs.get(runId).projectId, runId)
+      }
+      case 'compact':
+        return studio.experiments.compact()
       case 'export':
         return await exportVerb(studio, values)
       case 'import-model':
         return await importModelVerb(studio, project.id, rest, values)
+      case 'datasets':
+        return { datasets: studio.labels.list(project.id) }
+      case 'finetune':
+        return await finetuneVerb(studio, project.id, values)
+      case 'eval':
+        return await evalVerb(studio, values)
+      case 'predict':
+        return await predictVerb(studio, values)
+      case 'label-import':
+        return await labelImportVerb(studio, project.id, rest, values)
       default:
         throw new StudioError('VALIDATION', `Unknown verb "${verb}". ${USAGE}`)
     }
@@ -175,6 +260,8 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
     split: values.split,
     textColumn: values['text-column'],
     labelColumn: values['label-column'],
+    maxDocumentChars: values['max-document-chars'] === undefined ? undefined : Number(values['max-document-chars']),
+    longDocuments: values['long-documents'],
   })
   if (!parsed.success) {
     throw new StudioError('VALIDATION', parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '))
@@ -202,6 +289,7 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
       name: result.corpus.name,
       bytes: result.corpus.stats.bytes,
       seconds: result.seconds,
+      ...(result.corpus.stats.longDocuments ? { long_documents: result.corpus.stats.longDocuments } : {}),
     }
   } finally {
     process.off('SIGINT', onSigint)
@@ -254,6 +342,35 @@ async function importModelVerb(studio: Studio, projectId: number, rest: string[]
     architecture: result.architecture,
     initialized_heads: result.initializedHeads,
     ignored_weights: result.ignoredWeights,
+  }
+}
+
+/** Reads a labelled file into a new corpus and dataset; prints what it holds. */
+async function labelImportVerb(studio: Studio, projectId: number, rest: string[], values: Values): Promise<unknown> {
+  if (rest.length !== 1) throw new StudioError('VALIDATION', 'label-import takes exactly one file')
+  const path = resolve(rest[0]!)
+  if (!existsSync(path) || statSync(path).isDirectory()) throw new StudioError('NOT_FOUND', `${path}: no such file`)
+  const task = TaskKind.safeParse(values.task)
+  if (!task.success) {
+    throw new StudioError('VALIDATION', `label-import needs --task ${TaskKind.options.join('|')}, got ${values.task === undefined ? 'none' : `"${String(values.task)}"`}`)
+  }
+  const options = LabelledFileOptions.safeParse({ format: values.format, textColumn: values['text-column'], labelColumn: values['label-column'] })
+  if (!options.success) throw new StudioError('VALIDATION', options.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '))
+  const jobId = `cli-label-${process.pid}`
+  const info = await withProgress(studio, jobId, () =>
+    studio.labels.importFile({ projectId, path, task: task.data, jobId, name: typeof values.name === 'string' ? values.name : undefined, options: options.data }),
+  )
+  const names = new Map(info.classes.map((c) => [c.id, c.name]))
+  return {
+    dataset_id: info.id,
+    corpus_id: info.corpusId,
+    name: info.name,
+    task: info.task,
+    examples: info.examples,
+    labelled: info.labelled,
+    classes: info.classes.map((c) => c.name),
+    per_class: Object.fromEntries(info.perClass.map((p) => [names.get(p.classId)!, p.count])),
+    allow_overlap: info.allowOverlap,
   }
 }
 
@@ -502,6 +619,220 @@ function resolveTokenizer(studio: Studio, reference: string): BertTokenizer {
     throw new StudioError('NOT_FOUND', `${path} holds neither tokenizer.json nor vocab.txt`)
   }
   return TokenizersService.fromFolderOrFile(path)
+}
+
+// ---------------------------------------------------------------- fine-tuning verbs
+
+/** `--checkpoint best|last|STEP` (best when absent). */
+function checkpointOption(values: Values): CheckpointChoice {
+  const raw = values.checkpoint ?? 'best'
+  const parsed = CheckpointChoice.safeParse(typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw)
+  if (!parsed.success) throw new StudioError('VALIDATION', `--checkpoint must be best, last or a step number, got "${String(raw)}"`)
+  return parsed.data
+}
+
+function labelledOptions(values: Values): LabelledFileOptions {
+  const options = LabelledFileOptions.safeParse({ format: values.format, textColumn: values['text-column'], labelColumn: values['label-column'] })
+  if (!options.success) throw new StudioError('VALIDATION', options.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '))
+  return options.data
+}
+
+function existingFile(values: Values, option: string, verb: string): string {
+  if (typeof values[option] !== 'string') throw new StudioError('VALIDATION', `${verb} needs --${option} FILE`)
+  const path = resolve(String(values[option]))
+  if (!existsSync(path) || statSync(path).isDirectory()) throw new StudioError('NOT_FOUND', `${path}: no such file`)
+  return path
+}
+
+/**
+ * A labelled file → a dataset (its corpus and labels), then a fine-tuning run on its split: from a
+ * run (`--from ID`), a Hugging Face folder imported first (`--from DIR`), or random weights with
+ * the tokenizer given or one trained on the file.
+ */
+async function finetuneVerb(studio: Studio, projectId: number, values: Values): Promise<unknown> {
+  if (typeof values.backend === 'string') process.env.STUDIO_BACKEND = values.backend
+  const task = TaskKind.safeParse(values.task)
+  if (!task.success) throw new StudioError('VALIDATION', `finetune needs --task ${TaskKind.options.join('|')}, got ${values.task === undefined ? 'none' : `"${String(values.task)}"`}`)
+  if ((values.data === undefined) === (values.dataset === undefined)) throw new StudioError('VALIDATION', 'finetune needs --data FILE (or --dataset ID to reuse a dataset and its split)')
+  if (values.from !== undefined && values.tokenizer !== undefined) throw new StudioError('VALIDATION', 'Give --from or --tokenizer, not both: a model brings its own tokenizer')
+  let dataset: DatasetInfo
+  if (values.data !== undefined) {
+    const data = existingFile(values, 'data', 'finetune')
+    const options = labelledOptions(values)
+    const jobId = `cli-finetune-${process.pid}`
+    dataset = await withProgress(studio, jobId, () => studio.labels.importFile({ projectId, path: data, task: task.data, jobId, options }))
+  } else {
+    dataset = studio.labels.get(requiredInt(values, 'dataset'))
+    if (dataset.task !== task.data) throw new StudioError('VALIDATION', `Dataset ${dataset.id} is a ${dataset.task} dataset, not ${task.data}`)
+  }
+  process.stderr.write(`dataset ${dataset.id} "${dataset.name}": ${dataset.labelled} labelled examples\n`)
+  let fromRunId: number | undefined
+  let importedRunId: number | null = null
+  let tokenizerId: number | undefined
+  if (typeof values.from === 'string') {
+    if (/^\d+$/.test(values.from) && !existsSync(values.from)) fromRunId = studio.runs.get(Number(values.from)).id
+    else {
+      const imported = await studio.models.import({ projectId, path: resolve(values.from) })
+      fromRunId = importedRunId = imported.run.id
+      process.stderr.write(`imported ${values.from} as run ${imported.run.id} (${imported.architecture})\n`)
+    }
+  } else if (typeof values.tokenizer === 'string') {
+    tokenizerId = tokenizerIdFor(studio, projectId, values.tokenizer)
+  } else {
+    const taken = new Set(studio.tokenizers.list(projectId).map((t) => t.name))
+    let name = `${dataset.name} vocabulary`
+    for (let i = 2; taken.has(name); i++) name = `${dataset.name} vocabulary ${i}`
+    const trainJob = `cli-finetune-tokenizer-${process.pid}`
+    tokenizerId = (await withProgress(studio, trainJob, () => studio.tokenizers.train({ projectId, corpusId: dataset.corpusId, name, jobId: trainJob, options: TokenizerTrainOptions.parse({}) }))).id
+    process.stderr.write(`trained tokenizer ${tokenizerId} "${name}" on the data\n`)
+  }
+  if (fromRunId === undefined) process.stderr.write(`no --from: starting from random weights (preset ${values.preset ?? 'tiny'}) with tokenizer ${tokenizerId}\n`)
+  const parsed = FinetuneRequest.safeParse({
+    projectId,
+    datasetId: dataset.id,
+    name: typeof values.name === 'string' ? values.name : `${task.data}-${dataset.name}-${new Date().toISOString().slice(0, 19)}`,
+    fromRunId,
+    fromCheckpoint: values.checkpoint === undefined ? undefined : checkpointOption(values),
+    tokenizerId,
+    preset: values.preset,
+    seqLength: intOption(values, 'seq'),
+    batchSize: intOption(values, 'batch'),
+    epochs: numberOption(values, 'epochs'),
+    learningRate: numberOption(values, 'lr'),
+    seed: intOption(values, 'seed'),
+    validateEvery: intOption(values, 'validate-every'),
+    earlyStoppingPatience: intOption(values, 'patience'),
+    freezeLayers: intOption(values, 'freeze-layers'),
+    classWeights: values['class-weights'] === true ? true : undefined,
+  })
+  if (!parsed.success) throw new StudioError('VALIDATION', parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; '))
+  const run = await followRun(studio, null, () => studio.finetune.finetune(parsed.data))
+  return { ...finetuneResult(studio, run), dataset_id: dataset.id, imported_run_id: importedRunId }
+}
+
+/** A fine-tuning run's end: its status, last training and validation metrics, and its test evaluation. */
+function finetuneResult(studio: Studio, run: RunSummary): Record<string, unknown> {
+  if (run.status === 'crashed') throw new StudioError('INTERNAL', `Run ${run.id} crashed: ${run.error ?? 'unknown error'}`)
+  const config = run.config as { task?: string; setup?: { seqLength?: number }; train?: { optimizer?: { learningRate?: number } }; stoppedEarly?: unknown } | null
+  const evaluation = studio.finetune.evaluation(run.id)
+  return {
+    run_id: run.id,
+    status: run.status,
+    task: config?.task ?? null,
+    from_run_id: run.parentRunId,
+    tokenizer_id: run.tokenizerId,
+    step: run.step,
+    total_steps: run.totalSteps,
+    backend: run.backend,
+    learning_rate: config?.train?.optimizer?.learningRate ?? null,
+    seq_length: config?.setup?.seqLength ?? null,
+    stopped_early: config?.stoppedEarly ?? null,
+    metrics: run.lastMetrics,
+    test: evaluation && { checkpoint_step: evaluation.checkpointStep, examples: evaluation.examples, ...evaluation.metrics },
+    error: run.error,
+  }
+}
+
+/** Metrics of an evaluation as the CLI prints them: the headline numbers, then per class. */
+function evaluationJson(evaluation: { examples: number; metrics: Record<string, number>; perClass: { label: string; precision: number; recall: number; f1: number; support: number }[]; labels: string[]; confusion: number[][] | null }) {
+  return {
+    examples: evaluation.examples,
+    ...evaluation.metrics,
+    per_class: Object.fromEntries(evaluation.perClass.map(({ label, ...scores }) => [label, scores])),
+    ...(evaluation.confusion ? { labels: evaluation.labels, confusion: evaluation.confusion } : {}),
+  }
+}
+
+/** Metrics of a run's checkpoint on a labelled file (`--data`), or on its held-out test split (stored). */
+async function evalVerb(studio: Studio, values: Values): Promise<unknown> {
+  const runId = requiredInt(values, 'run')
+  const checkpoint = checkpointOption(values)
+  if (values.data === undefined) {
+    const evaluation = await studio.finetune.evaluate({ runId, checkpoint })
+    return { run_id: runId, evaluation_id: evaluation.id, split: evaluation.split, checkpoint_step: evaluation.checkpointStep, ...evaluationJson(evaluation) }
+  }
+  const path = existingFile(values, 'data', 'eval')
+  const result = await studio.finetune.evaluateFile({ runId, checkpoint, path, options: labelledOptions(values) })
+  return { run_id: runId, data: basename(path), checkpoint_step: result.checkpointStep, ...evaluationJson(result.evaluation) }
+}
+
+/**
+ * One JSON line per input, in input order: a text per line (or the text column/field of CSV, TSV,
+ * JSONL; QA: JSON lines with "question" and "context"). Each text is encoded up to the model's
+ * position limit, not cut to the fine-tuning length.
+ */
+async function predictVerb(studio: Studio, values: Values): Promise<typeof STREAMED> {
+  const runId = requiredInt(values, 'run')
+  const checkpoint = checkpointOption(values)
+  const path = existingFile(values, 'input', 'predict')
+  const run = studio.runs.get(runId)
+  if (run.kind !== 'finetune') throw new StudioError('CONFLICT', `Run ${runId} is a ${run.kind} run: predict needs a fine-tuned run`)
+  const task = (run.config as { task: TaskKind }).task
+  const file = await readTextFile({ path, displayName: basename(path) }, labelledOptions(values))
+  const inputs = file.records.map((record) => predictInputOf(task, record))
+  const { setup, outputs, checkpointStep } = await studio.finetune.predictInputs(runId, checkpoint, inputs, {
+    onProgress: (done) => process.stderr.write(`predicted ${done}/${inputs.length}\n`),
+  })
+  let text = ''
+  outputs.forEach((output, i) => {
+    const prediction = toPrediction(setup, inputs[i]!, output)
+    let line: unknown
+    switch (prediction.task) {
+      case 'classify':
+      case 'multilabel':
+        line = prediction.task === 'classify' ? { label: prediction.labels[0], probabilities: prediction.probabilities } : { labels: prediction.labels, probabilities: prediction.probabilities }
+        break
+      case 'tag':
+        line = { spans: prediction.spans }
+        break
+      case 'qa':
+        line = prediction.answer ? { answer: prediction.answer.text, start: prediction.answer.start, end: prediction.answer.end, score: prediction.answer.score } : { answer: null, start: null, end: null, score: 0 }
+        break
+      case 'summarize':
+        line = { summary: prediction.summary, sentences: prediction.sentences.flatMap((s, index) => (s.selected ? [index] : [])) }
+    }
+    text += `${JSON.stringify(line)}\n`
+  })
+  process.stdout.write(text)
+  process.stderr.write(`predicted ${outputs.length} inputs of ${basename(path)} with run ${runId}'s checkpoint of step ${checkpointStep}\n`)
+  return STREAMED
+}
+
+const RUN_STATUSES = ['queued', 'running', 'paused', 'done', 'diverged', 'crashed', 'cancelled'] as const
+
+/** `{"runs":[…]}`: every run of the project (optionally of one status), or one run in full. */
+function runsVerb(studio: Studio, projectId: number, values: Values): unknown {
+  const runId = intOption(values, 'run')
+  if (runId !== undefined) return { runs: [{ ...studio.experiments.get(runId), config_export: studio.experiments.config(runId) }] }
+  const status = values.status
+  if (status !== undefined && !RUN_STATUSES.includes(status as (typeof RUN_STATUSES)[number])) {
+    throw new StudioError('VALIDATION', `--status must be one of ${RUN_STATUSES.join(', ')}, got "${String(status)}"`)
+  }
+  const runs = studio.experiments.list(projectId).filter((run) => status === undefined || run.status === status)
+  return { runs: runs.map(({ config: _config, modelConfig: _model, ...run }) => run) }
+}
+
+/** Every stored point of a run, streamed: JSON lines or CSV, in metric then step order. */
+async function metricsVerb(studio: Studio, values: Values): Promise<typeof STREAMED> {
+  const runId = requiredInt(values, 'run')
+  studio.runs.get(runId)
+  const format = values.format ?? 'jsonl'
+  if (format !== 'jsonl' && format !== 'csv') throw new StudioError('VALIDATION', `--format must be jsonl or csv, got "${String(format)}"`)
+  const cell = (text: string) => (/[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text)
+  let buffer = format === 'csv' ? 'run_id,step,split,name,value,time\n' : ''
+  const flush = async () => {
+    if (!process.stdout.write(buffer)) await new Promise<void>((resolveDrain) => process.stdout.once('drain', () => resolveDrain()))
+    buffer = ''
+  }
+  for (const point of runStore.iterateMetrics(studio.db, runId)) {
+    buffer +=
+      format === 'csv'
+        ? `${runId},${point.step},${point.split},${cell(point.name)},${point.value ?? ''},${point.wallTime}\n`
+        : `${JSON.stringify({ run_id: runId, step: point.step, split: point.split, name: point.name, value: point.value, time: point.wallTime })}\n`
+    if (buffer.length >= 1 << 16) await flush()
+  }
+  await flush()
+  return STREAMED
 }
 
 /** Marks a verb whose records were its output: no summary object follows on stdout. */

@@ -27,9 +27,14 @@ export const ImportOptions = z
     split: TextSplit.optional(),
     textColumn: z.string().max(200).optional(),
     labelColumn: z.string().max(200).optional(),
+    /** Documents longer than this many characters (default 1,000,000) are split into parts or truncated. */
+    maxDocumentChars: z.number().int().min(1_000).max(10_000_000).optional(),
+    /** What happens to a document over maxDocumentChars: `split` (default) keeps all its text as several documents. */
+    longDocuments: z.enum(['split', 'truncate']).optional(),
   })
   .strict()
 export type ImportOptions = z.infer<typeof ImportOptions>
+export const DEFAULT_MAX_DOCUMENT_CHARS = 1_000_000
 
 /** How a vocabulary is trained; defaults follow BERT (30,522 tokens) and Hugging Face's trainer. */
 export const TokenizerTrainOptions = z
@@ -44,6 +49,13 @@ export type TokenizerTrainOptions = z.infer<typeof TokenizerTrainOptions>
 
 export const ModelPreset = z.enum(['tiny', 'mini', 'small', 'medium', 'base'])
 export type ModelPreset = z.infer<typeof ModelPreset>
+
+/**
+ * Peak pre-training learning rate by model width: BERT's 1e-4 is for Base; the small BERTs train
+ * far faster at higher rates (Tiny at 1e-4 barely moved in 200 steps; 1e-3 is what our runs and
+ * the PyTorch reference use).
+ */
+export const defaultPretrainLearningRate = (hiddenSize: number): number => (hiddenSize <= 256 ? 1e-3 : hiddenSize <= 512 ? 5e-4 : 1e-4)
 
 /** What the analyst chooses for a pre-training run; defaults follow the BERT recipe. */
 export const PretrainRequest = z
@@ -60,7 +72,8 @@ export const PretrainRequest = z
     /** Exactly one of steps and epochs; neither: 1 epoch. */
     steps: z.number().int().min(1).max(10_000_000).optional(),
     epochs: z.number().positive().max(10_000).optional(),
-    learningRate: z.number().positive().max(1).default(1e-4),
+    /** Unset: by model size (see defaultPretrainLearningRate): 1e-3 up to hidden 256, 5e-4 up to 512, else BERT's 1e-4. */
+    learningRate: z.number().positive().max(1).optional(),
     warmupFraction: z.number().min(0).max(0.5).default(0.1),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
     checkpointEvery: z.number().int().min(1).max(1_000_000).default(500),
@@ -140,6 +153,10 @@ export const LabelledFileOptions = z
   .strict()
 export type LabelledFileOptions = z.infer<typeof LabelledFileOptions>
 
+/** Fewest optimizer steps a fine-tuning run with the default epochs makes (see FinetuneRequest.epochs). */
+export const FINETUNE_MIN_STEPS = 400
+export const FINETUNE_MAX_AUTO_EPOCHS = 40
+
 /** A fine-tuning run as the analyst asks for it; unset fields take the defaults of issue #5. */
 export const FinetuneRequest = z
   .object({
@@ -155,7 +172,11 @@ export const FinetuneRequest = z
     /** Default: the parent's pre-training length (128 when none; QA 384). */
     seqLength: z.number().int().min(16).max(512).optional(),
     batchSize: z.number().int().min(1).max(4096).default(32),
-    epochs: z.number().positive().max(1_000).default(3),
+    /**
+     * Passes over the training split. Unset: 3, raised on small datasets until the run makes at
+     * least FINETUNE_MIN_STEPS optimizer steps (at most 40 passes; early stopping still applies).
+     */
+    epochs: z.number().positive().max(1_000).optional(),
     /** Default by model size: 2e-4 for the small BERTs, 3e-5 for Base. */
     learningRate: z.number().positive().max(1).optional(),
     warmupFraction: z.number().min(0).max(0.5).default(0.1),
@@ -239,6 +260,8 @@ export interface CorpusStats {
   medianWords: number
   histogram: LengthHistogram
   labels: { label: string; count: number }[]
+  /** Source documents (lines, paragraphs, cells) longer than the import's maxDocumentChars, and what was done to them. */
+  longDocuments?: { count: number; action: 'split' | 'truncate'; maxCharacters: number }
 }
 
 export interface Corpus {
@@ -449,8 +472,11 @@ export interface ModelCheckpoint {
 
 /** The exported files read back with the studio's own readers and run against the in-app model. */
 export interface ParityCheck {
-  /** 'validation': batches of the run's held-out data; 'sentences': fixed sentences. */
-  source: 'validation' | 'sentences'
+  /**
+   * 'validation': batches of the run's held-out data; 'examples': a fine-tuning run's frozen
+   * held-out examples (test split first); 'sentences': fixed sentences.
+   */
+  source: 'validation' | 'examples' | 'sentences'
   examples: number
   /** Logits compared. */
   values: number
@@ -595,6 +621,200 @@ export interface BatchPrediction {
   csv: string
   rows: number
   fileName: string
+}
+
+/** File names Windows refuses whatever the extension (`CON`, `nul.txt`, `COM1`), and names ending in a dot, which it strips. */
+export const WINDOWS_RESERVED_NAME = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$|\.$/i
+
+// ---------------------------------------------------------------- experiments (issue #6)
+
+/** The values a sweep tries; an empty list keeps the base run's value. */
+export const SweepSpace = z
+  .object({
+    learningRate: z.array(z.number().positive().max(1)).max(20).default([]),
+    batchSize: z.array(z.number().int().min(1).max(4096)).max(20).default([]),
+    epochs: z.array(z.number().positive().max(10_000)).max(20).default([]),
+    seed: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(100).default([]),
+  })
+  .strict()
+export type SweepSpace = z.infer<typeof SweepSpace>
+
+/** Most runs one sweep queues. */
+export const MAX_SWEEP_RUNS = 100
+
+/** How many runs a grid over `space` holds (each empty list counts once: the base value). */
+export function gridSize(space: Partial<Record<keyof SweepSpace, readonly unknown[]>>): number {
+  return Object.values(space).reduce<number>((product, values) => product * Math.max(1, values?.length ?? 0), 1)
+}
+
+/**
+ * A grid (every combination) or random search (`count` draws: the learning rate log-uniform
+ * between the least and the greatest listed, the others picked from their lists) over a run's
+ * request; the runs queue under one sweep.
+ */
+export const SweepRequest = z
+  .object({
+    baseRunId: id,
+    name,
+    method: z.enum(['grid', 'random']).default('grid'),
+    space: SweepSpace,
+    count: z.number().int().min(1).max(MAX_SWEEP_RUNS).default(8),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+  })
+  .strict()
+  .refine((r) => Object.values(r.space).some((values) => values.length > 0), { message: 'give at least one value to try' })
+  .refine((r) => r.method !== 'grid' || gridSize(r.space) <= MAX_SWEEP_RUNS, {
+    message: `a grid holds at most ${MAX_SWEEP_RUNS} runs: try fewer values`,
+  })
+export type SweepRequest = z.infer<typeof SweepRequest>
+
+/** What a run trained with besides its config: copied with it as JSON. */
+export interface RunEnvironment {
+  studioVersion: string
+  backend: string | null
+  node: string
+  platform: string
+  arch: string
+  /** Library versions (tfjs and its backends, better-sqlite3). */
+  libraries: Record<string, string>
+}
+
+export interface MetricPoint {
+  name: string
+  split: 'train' | 'validation'
+  step: number
+  value: number
+}
+
+/** A run as the Runs view lists it: its summary and what the table sorts, filters and shows. */
+export interface ExperimentRun extends RunSummary {
+  tags: string[]
+  notes: string
+  archived: boolean
+  /** Place in the queue, first = 1 (all projects share the one worker); null when not waiting. */
+  queuePosition: number | null
+  sweepId: number | null
+  /** The corpus (pre-training) or labelled dataset (fine-tuning) it trained on. */
+  dataName: string | null
+  tokenizerName: string | null
+  parentName: string | null
+  /** Key hyperparameters read from its config; null where the run has none. */
+  hyper: {
+    preset: string | null
+    task: string | null
+    learningRate: number | null
+    batchSize: number | null
+    seqLength: number | null
+    steps: number | null
+    epochs: number | null
+    seed: number | null
+  }
+  /** The headline metric: the validation loss where measured, else the training loss. */
+  best: MetricPoint | null
+  last: MetricPoint | null
+  /** Seconds from its first start to its end, or to now while it runs. */
+  durationSeconds: number | null
+  checkpoints: number
+  checkpointBytes: number
+  /** For the curves' x axis: tokens per step (batch × sequence length), steps per epoch; null when unknown. */
+  tokensPerStep: number | null
+  stepsPerEpoch: number | null
+  /** A crashed or paused run with a checkpoint to continue from. */
+  resumable: boolean
+  environment: RunEnvironment | null
+}
+
+/** One metric of one run for a chart: every stored point, or min/max per bucket when there are more than asked for. */
+export interface RunCurve {
+  runId: number
+  name: string
+  split: 'train' | 'validation'
+  /** Points stored in the range asked for; more than `steps.length` when decimated for display. */
+  stored: number
+  steps: number[]
+  values: (number | null)[]
+  /** Seconds since the epoch, per point. */
+  wallTimes: number[]
+}
+
+/** Each metric of a run at one step (the latest point at or before it). */
+export interface RunMetricsAt {
+  runId: number
+  /** The step asked for, or the run's best step. */
+  step: number | null
+  /** `loss`, `validation_loss`, … (validation metrics prefixed). */
+  metrics: Record<string, number | null>
+}
+
+export interface QueueState {
+  /** The run the worker trains now (any project), or null. */
+  running: { runId: number; projectId: number; name: string } | null
+  /** Runs waiting, first to start first. */
+  queued: { runId: number; projectId: number; name: string; position: number }[]
+}
+
+export interface LineageRun {
+  id: number
+  name: string
+  kind: 'pretrain' | 'finetune'
+  status: RunStatus
+}
+
+/** Where a run came from and what came of it: data → tokenizer → pre-training → fine-tuning → exports. */
+export interface RunLineage {
+  runId: number
+  corpus: { id: number; name: string } | null
+  dataset: { id: number; name: string; task: string } | null
+  tokenizer: { id: number; name: string } | null
+  /** The runs it started from, the earliest first. */
+  ancestors: LineageRun[]
+  /** Runs started from it. */
+  children: LineageRun[]
+  checkpoints: ModelCheckpoint[]
+  exports: { checkpointStep: number; format: string; folder: string; createdAt: string }[]
+}
+
+/** A run's full config and environment, as the analyst copies it. */
+export interface RunConfigExport {
+  run: { id: number; name: string; kind: 'pretrain' | 'finetune'; corpusId: number | null; tokenizerId: number | null; parentRunId: number | null }
+  config: unknown
+  modelConfig: unknown
+  environment: RunEnvironment | null
+}
+
+export interface SweepInfo {
+  id: number
+  projectId: number
+  name: string
+  method: 'grid' | 'random'
+  baseRunId: number | null
+  space: SweepSpace
+  runIds: number[]
+  createdAt: string
+}
+
+export interface DiskUsage {
+  /** The database file with its write-ahead log. */
+  databaseBytes: number
+  /** Unused pages: what compacting gives back. */
+  freeBytes: number
+  checkpointBytes: number
+  metricBytes: number
+  runs: {
+    runId: number
+    name: string
+    checkpointBytes: number
+    metricPoints: number
+    /** Its share of the metrics table, by points. */
+    metricBytes: number
+    checkpoints: ModelCheckpoint[]
+  }[]
+}
+
+export interface ProjectFile {
+  path: string
+  bytes: number
+  seconds: number
 }
 
 // ---------------------------------------------------------------- channels
@@ -774,6 +994,55 @@ export const channels = {
     z.object({ runId: id, fileId, jobId, options: LabelledFileOptions.default({}), checkpoint: CheckpointChoice.default('best') }).strict(),
   ),
 
+  'runs.experiments': channel<ExperimentRun[]>()(z.object({ projectId: id }).strict()),
+  'runs.update': channel<ExperimentRun>()(
+    z
+      .object({
+        runId: id,
+        name: name.optional(),
+        tags: z.array(z.string().trim().min(1).max(50)).max(50).optional(),
+        notes: z.string().max(20_000).optional(),
+        archived: z.boolean().optional(),
+      })
+      .strict(),
+  ),
+  /** Deletes a run that is not running, with its checkpoints, metrics and evaluations, in one transaction. */
+  'runs.delete': channel<{ checkpoints: number; bytes: number }>()(z.object({ runId: id }).strict()),
+  'runs.queue': channel<QueueState>()(none),
+  /** The listed queued runs take the places they hold between them, in this order. */
+  'runs.reorder': channel<QueueState>()(z.object({ runIds: z.array(id).min(1).max(1_000) }).strict()),
+  /** A new queued run with the same request (seed included) as this one. */
+  'runs.again': channel<RunSummary>()(z.object({ runId: id, name: name.optional() }).strict()),
+  'runs.config': channel<RunConfigExport>()(z.object({ runId: id }).strict()),
+  /** One metric of several runs for a chart; `from`/`to` (steps) fetch a zoomed window at full detail. */
+  'runs.curves': channel<RunCurve[]>()(
+    z
+      .object({
+        runIds: z.array(id).min(1).max(100),
+        name: z.string().min(1).max(100),
+        from: z.number().int().min(0).max(1e12).optional(),
+        to: z.number().int().min(0).max(1e12).optional(),
+        maxPoints: z.number().int().min(16).max(50_000).default(2_000),
+      })
+      .strict(),
+  ),
+  /** Every metric of each run at `step`, or at the run's best step when absent. */
+  'runs.metricsAt': channel<RunMetricsAt[]>()(
+    z.object({ runIds: z.array(id).min(1).max(100), step: z.number().int().min(0).max(1e12).optional() }).strict(),
+  ),
+  'runs.lineage': channel<RunLineage>()(z.object({ runId: id }).strict()),
+  'runs.sweep': channel<SweepInfo>()(SweepRequest),
+  'runs.sweeps': channel<SweepInfo[]>()(z.object({ projectId: id }).strict()),
+  'runs.disk': channel<DiskUsage>()(z.object({ projectId: id }).strict()),
+  /** Keeps each run's best and last checkpoints (one run, or every finished run of the project). */
+  'runs.prune': channel<{ removed: number; bytes: number }>()(z.object({ projectId: id, runId: id.optional() }).strict()),
+  /** VACUUM: refused while a run trains or an import writes. */
+  'projects.compact': channel<{ beforeBytes: number; afterBytes: number }>()(none),
+  /** A consistent snapshot of one project in one file (Electron: a folder picked; web mode: <home>/exports). */
+  'projects.exportFile': channel<ProjectFile | null>()(z.object({ projectId: id }).strict()),
+  /** A project file made by projects.exportFile becomes a new project. */
+  'projects.importFile': channel<Project>()(z.object({ fileId, name: name.optional() }).strict()),
+
   'jobs.cancel': channel<boolean>()(z.object({ jobId }).strict()),
 
   /** A run's checkpoints, with the ones `best` and `last` pick marked. */
@@ -796,6 +1065,7 @@ export const channels = {
           .max(120)
           .regex(/^[^\\/:*?"<>|\u0000-\u001f]+$/, 'must be a folder name, not a path')
           .refine((value) => value !== '.' && value !== '..', 'must be a folder name, not a path')
+          .refine((value) => !WINDOWS_RESERVED_NAME.test(value), 'must not be a name Windows reserves (CON, PRN, AUX, NUL, COM1–9, LPT1–9) or end in a dot')
           .optional(),
       })
       .strict(),
@@ -832,6 +1102,7 @@ export type ErrorCode =
   | 'UNSUPPORTED'
   | 'FORBIDDEN'
   | 'DATABASE'
+  | 'DISK_FULL'
   | 'INTERNAL'
 
 export type Result<V> = { ok: true; value: V } | { ok: false; code: ErrorCode; message: string }

@@ -7,7 +7,8 @@ import {
   type Result,
   type ValueOf,
 } from '../contract/index.ts'
-import { StudioError } from '../core/errors.ts'
+import { asDiskFull, StudioError } from '../core/errors.ts'
+import { experimentHandlers } from './experiment-handlers.ts'
 import { finetuneHandlers } from './finetune-handlers.ts'
 import { labellingHandlers } from './labelling-handlers.ts'
 import type { Studio } from './studio.ts'
@@ -99,6 +100,7 @@ export function createHandlers(studio: Studio): Handlers {
     },
     ...labellingHandlers(studio),
     ...finetuneHandlers(studio),
+    ...experimentHandlers(studio),
   }
 }
 
@@ -129,7 +131,8 @@ export async function dispatch(
   }
 }
 
-export function toFailure(error: unknown): { ok: false; code: ErrorCode; message: string } {
+export function toFailure(thrown: unknown): { ok: false; code: ErrorCode; message: string } {
+  const error = asDiskFull(thrown)
   if (error instanceof StudioError) return { ok: false, code: error.code, message: error.message }
   const message = error instanceof Error ? error.message : String(error)
   if (error instanceof Error && /^SQLITE_/.test((error as { code?: string }).code ?? '')) {

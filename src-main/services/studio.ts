@@ -4,8 +4,11 @@ import type { AppInfo } from '../contract/index.ts'
 import { openConnection, openDatabase, type Db, type OpenOptions } from '../store/index.ts'
 import { CorporaService, type ImportSource } from './corpora.ts'
 import { EventBus } from './events.ts'
+import { ExperimentsService } from './experiments.ts'
 import { FileRegistry } from './files.ts'
+import { FinetuneService } from './finetune.ts'
 import { Jobs } from './jobs.ts'
+import { LabelsService } from './labels.ts'
 import { ModelsService } from './models.ts'
 import { ProjectsService } from './projects.ts'
 import { SearchIndexer } from './search-index.ts'
@@ -20,6 +23,8 @@ export interface StudioOptions extends OpenOptions {
   pickFile?: (kind: 'file' | 'folder') => Promise<string | null>
   /** The built worker entry (out/main/worker.js); entries pass the one beside them. */
   workerPath?: string
+  /** Serve every queued run (default) or only those this process queues (the CLI). */
+  serveQueue?: boolean
 }
 
 /** The composition root shared by Electron, web mode, the CLI and the tests. */
@@ -35,15 +40,21 @@ export class Studio {
   readonly tokenizers: TokenizersService
   readonly runs: RunsService
   readonly models: ModelsService
+  readonly experiments: ExperimentsService
+  readonly labels: LabelsService
+  readonly finetune: FinetuneService
   readonly pickFile: StudioOptions['pickFile']
   readonly home: string
   readonly databasePath: string
   readonly uploadsDir: string
+  /** How this studio opens database connections (the native build under Electron). */
+  readonly openOptions: OpenOptions
 
   constructor(options: StudioOptions) {
     this.home = options.home
     this.databasePath = join(options.home, 'studio.db')
     this.uploadsDir = join(options.home, 'uploads')
+    this.openOptions = options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}
     // Uploads are only kept for the session that made them.
     rmSync(this.uploadsDir, { recursive: true, force: true })
     this.db = openDatabase(this.databasePath, options)
@@ -54,6 +65,7 @@ export class Studio {
     this.searchIndex = new SearchIndexer(this.db, this.jobs, () => this.corpora.isImporting)
     this.corpora.afterImport = (corpusId) => this.searchIndex.schedule(corpusId)
     this.searchIndex.resumeUnfinished()
+    this.labels = new LabelsService(this.db, this.jobs, this.corpora)
     this.worker = new TrainingWorker(options.workerPath ?? missingWorker())
     this.tokenizers = new TokenizersService(this.db, this.jobs, this.worker, {
       databasePath: this.databasePath,
@@ -63,12 +75,22 @@ export class Studio {
       databasePath: this.databasePath,
       home: this.home,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+      ...(options.serveQueue === false ? { serveQueue: false } : {}),
     })
     this.runs.recoverAfterCrash()
     this.models = new ModelsService(this.db, this.worker, this.runs, this.tokenizers, {
       databasePath: this.databasePath,
       home: this.home,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
+    this.finetune = new FinetuneService(this.db, this.jobs, this.worker, this.runs, this.labels, {
+      databasePath: this.databasePath,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
+    this.experiments = new ExperimentsService(this.db, this.runs, {
+      databasePath: this.databasePath,
+      checkpoints: (runId) => this.models.checkpoints(runId),
+      busy: () => (this.corpora.isImporting ? 'A corpus is being imported' : null),
     })
     this.pickFile = options.pickFile
   }
@@ -90,6 +112,7 @@ export class Studio {
   }
 
   close(): void {
+    this.runs.close()
     void this.worker.close()
     this.searchIndex.close()
     this.db.close()

@@ -4,7 +4,7 @@
  * the tasks it knows are in ./tasks.ts.
  */
 import { parentPort } from 'node:worker_threads'
-import { StudioError } from '../core/errors.ts'
+import { asDiskFull, StudioError } from '../core/errors.ts'
 import { PROGRESS_INTERVAL_MS } from '../services/jobs.ts'
 import type { FromWorker, TaskProgress, ToWorker } from './protocol.ts'
 import { tasks } from './tasks.ts'
@@ -26,6 +26,15 @@ port.on('message', (message: ToWorker) => {
   }
   void run(message.taskId, message.task, message.input)
 })
+
+/** What a task was doing, in the user's words, for errors such as "Disk full: writing the exported model failed". */
+const TASK_WORDS: Record<string, string> = {
+  'models.export': 'writing the exported model',
+  'models.import': 'importing the model',
+  'train.pretrain': 'saving training progress',
+  'finetune.train': 'saving training progress',
+  'tokenizer.train': 'saving the tokenizer',
+}
 
 async function run(taskId: string, name: string, input: unknown): Promise<void> {
   const task = tasks[name]
@@ -54,7 +63,8 @@ async function run(taskId: string, name: string, input: unknown): Promise<void> 
     })
     flush()
     send({ type: 'result', taskId, value })
-  } catch (error) {
+  } catch (thrown) {
+    const error = asDiskFull(thrown, TASK_WORDS[name] ?? `the ${name} task`)
     const code = error instanceof StudioError ? error.code : 'INTERNAL'
     send({ type: 'error', taskId, code, message: error instanceof Error ? error.message : String(error) })
   } finally {

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import * as tf from '@tensorflow/tfjs'
 import type { FillMaskResult, PretrainRequest, TrainingPlan } from '../contract/index.ts'
-import { notFound, StudioError } from '../core/errors.ts'
+import { asDiskFull, notFound, StudioError } from '../core/errors.ts'
 import { buildTokenCache, PretrainDataGenerator, TokenCache, type DataPosition, type PretrainDataConfig } from '../core/data/index.ts'
 import { BertForPreTraining } from '../core/model/bert.ts'
 import { bertConfigFromJson, estimateTrainingMemory, parameterCount, presetConfig } from '../core/model/config.ts'
@@ -220,7 +220,9 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       ...(result.status === 'diverged' ? { error: `The loss became NaN or infinite at step ${result.step + 1}; the last good checkpoint is kept` } : {}),
     })
     return { status: result.status, step: result.step, backend: backend.backend }
-  } catch (error) {
+  } catch (thrown) {
+    // The run's stored error is what the user reads: a full disk says so in words.
+    const error = asDiskFull(thrown, 'saving training progress')
     const cancelledBeforeTraining = error instanceof StudioError && error.code === 'CANCELLED'
     runStore.setRunStatus(db, input.runId, cancelledBeforeTraining ? 'cancelled' : 'crashed', {
       error: (error as Error).message,

@@ -10,6 +10,7 @@ import type {
   TokenizerInfo,
   TrainingPlan,
 } from '../../../../src-main/contract/index.ts'
+import { defaultPretrainLearningRate } from '../../../../src-main/contract/index.ts'
 import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 
@@ -242,6 +243,8 @@ export class PretrainForm {
   epochs = $state<MaybeNumber>(1)
   /** Null: the studio's default for the model's size (defaultPretrainLearningRate). */
   learningRate = $state<MaybeNumber>(null)
+  /** What an empty learning-rate field means for the chosen preset. */
+  defaultLearningRate = $derived(defaultPretrainLearningRate(MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768))
   /** The warm-up share as a percentage: people read 10% more easily than 0.1. */
   warmupPercent = $state<MaybeNumber>(10)
   seed = $state<MaybeNumber>(12345)

@@ -49,7 +49,7 @@ Verbs:
                        train a WordPiece vocabulary; writes vocab.txt and tokenizer.json into DIR
   tokenizers           list the project's tokenizers
   pretrain --corpus ID --tokenizer ID|DIR [--preset tiny|mini|small|medium|base] [--seq 128] [--batch 32]
-                       [--micro-batch N] [--steps N | --epochs N] [--lr 1e-4] [--seed N] [--backend B] [--name NAME]
+                       [--micro-batch N] [--steps N | --epochs N] [--lr X (default by size: 1e-3 Tiny/Mini, 5e-4 Small/Medium, 1e-4 Base)] [--seed N] [--backend B] [--name NAME]
                        [--checkpoint-every N] [--validate-every N] [--whole-word-mask]
                        pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint

@@ -64,7 +64,7 @@ class BertForPreTraining(nn.Module):
         for layer in self.layers:
             x = layer(x, mask_add)
         pooled = torch.tanh(self.pooler(x[:, 0]))
-        gathered = x.reshape(B * T, -1)[(torch.arange(B)[:, None] * T + positions).reshape(-1)]
+        gathered = x.reshape(B * T, -1)[(torch.arange(B, device=ids.device)[:, None] * T + positions).reshape(-1)]
         h = self.transform_ln(F.gelu(self.transform(gathered)))
         logits = h @ self.word.weight.t() + self.mlm_bias  # tied decoder
         per = F.cross_entropy(logits, labels.reshape(-1), reduction="none")

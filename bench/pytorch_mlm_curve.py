@@ -30,7 +30,11 @@ def main():
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--warmup", type=float, default=0.1, help="fraction of the steps spent warming up")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda to explore recipes quickly on a GPU")
     a = ap.parse_args()
+    dev = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -73,15 +77,15 @@ def main():
 
     def make(pool, r, n):
         rows = [instance(pool, r) for _ in range(n)]
-        return [torch.tensor([row[i] for row in rows], dtype=torch.float if i == 5 else torch.long) for i in range(7)]
+        return [torch.tensor([row[i] for row in rows], dtype=torch.float if i == 5 else torch.long, device=dev) for i in range(7)]
 
     held_batches = [make(held, random.Random(1000 + i), B) for i in range(16)]
     L, H, A = PRESETS[a.preset]
-    model = BertForPreTraining(a.vocab, L, H, A)
+    model = BertForPreTraining(a.vocab, L, H, A, p=a.dropout).to(dev)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.999), eps=1e-6)
-    warm = int(0.1 * a.steps)
+    warm = max(1, int(a.warmup * a.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (a.steps - s) / max(1, a.steps - warm)))
 
     def evaluate(step):
@@ -95,7 +99,7 @@ def main():
                 mask_add = (1.0 - mask[:, None, None, :].float()) * -10000.0
                 for layer in model.layers:
                     x = layer(x, mask_add)
-                g = x.reshape(Bn * Tn, -1)[(torch.arange(Bn)[:, None] * Tn + pos).reshape(-1)]
+                g = x.reshape(Bn * Tn, -1)[(torch.arange(Bn, device=dev)[:, None] * Tn + pos).reshape(-1)]
                 logits = model.transform_ln(F.gelu(model.transform(g))) @ model.word.weight.t() + model.mlm_bias
                 per = F.cross_entropy(logits, labels.reshape(-1), reduction="none")
                 ww = w.reshape(-1)

@@ -2,7 +2,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { hostname, networkInterfaces } from 'node:os'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -11,6 +10,7 @@ import { StudioError } from '../core/errors.ts'
 import { newFileId } from '../services/files.ts'
 import { dispatch, toFailure, type Handlers } from '../services/handlers.ts'
 import type { Studio } from '../services/studio.ts'
+import { bracket, DEFAULT_HOST, isLoopback, linkAddresses, parseHost, servedAddresses } from './address.ts'
 import { CONTENT_SECURITY_POLICY } from './csp.ts'
 
 export interface WebServerOptions {
@@ -18,6 +18,7 @@ export interface WebServerOptions {
   handlers: Handlers
   /** The built renderer (out/renderer). */
   rendererDir: string
+  /** An IP address or host name (checked by parseHost); 127.0.0.1 when absent. */
   host?: string
   /** 0 picks a free port. */
   port?: number
@@ -26,7 +27,14 @@ export interface WebServerOptions {
 }
 
 export interface WebServer {
+  /** The first of `urls`. */
   url: string
+  /** Links with the token, best first: for a wildcard bind, one per reachable address, then the host name and 127.0.0.1. */
+  urls: string[]
+  /** The address the socket is bound to, as the system reports it. */
+  address: string
+  /** Bound beyond loopback: other machines can reach it. */
+  exposed: boolean
   port: number
   token: string
   server: Server
@@ -36,7 +44,7 @@ export interface WebServer {
 const COOKIE = 'studio_token'
 const MAX_JSON_BYTES = 1 << 20
 
-export { CONTENT_SECURITY_POLICY }
+export { CONTENT_SECURITY_POLICY, servedAddresses }
 
 const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy': CONTENT_SECURITY_POLICY,
@@ -61,14 +69,16 @@ const CONTENT_TYPES: Record<string, string> = {
 }
 
 /**
- * Web mode: the built renderer and the same handlers as Electron's IPC, on loopback, behind a
- * per-launch token. Every request must carry the token (query, `Authorization: Bearer`, or the
- * HttpOnly cookie the first page load sets) and name this server in Host (and Origin, when sent),
- * which defeats DNS rebinding.
+ * Web mode: the built renderer and the same handlers as Electron's IPC, on loopback unless
+ * `host` names another address, behind a per-launch token. Every request and WebSocket upgrade,
+ * on every address, must carry the token (query, `Authorization: Bearer`, or the HttpOnly cookie
+ * the first page load sets) and name this server in Host (and Origin, when sent), which defeats
+ * DNS rebinding.
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const { studio, handlers } = options
-  const host = options.host ?? '127.0.0.1'
+  const host = parseHost(options.host ?? DEFAULT_HOST)
+  const port = options.port ?? 0
   const token = options.token ?? randomBytes(24).toString('base64url')
   const tokenDigest = digest(token)
   const rendererDir = resolve(options.rendererDir)
@@ -83,11 +93,15 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     return candidates.some((candidate) => candidate !== null && timingSafeEqual(digest(candidate), tokenDigest))
   }
 
+  // Host and Origin are compared as the URL parser writes them (lower case, IPv6 compressed, no :80),
+  // so each spelling a browser may send of an allowed name matches and nothing else does.
   const sameSite = (request: IncomingMessage): boolean => {
     const hostHeader = request.headers.host
-    if (!hostHeader || !allowedHosts.has(hostHeader.toLowerCase())) return false
+    if (!hostHeader || !/^[a-z0-9.\-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/i.test(hostHeader)) return false
+    if (!allowedHosts.has(urlHost(`http://${hostHeader}`) ?? '')) return false
     const origin = request.headers.origin
-    return origin === undefined || allowedHosts.has(origin.toLowerCase().replace(/^http:\/\//, ''))
+    if (origin === undefined) return true
+    return origin.toLowerCase().startsWith('http://') && allowedHosts.has(urlHost(origin) ?? '')
   }
 
   const server = createServer((request, response) => {
@@ -210,15 +224,19 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   }
 
   await new Promise<void>((resolvePromise, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => resolvePromise())
+    server.once('error', (error) => reject(listenError(error as NodeJS.ErrnoException, host, port)))
+    server.listen(port, host, () => resolvePromise())
   })
-  const port = (server.address() as AddressInfo).port
-  const served = servedAddresses(host)
-  allowedHosts = new Set(served.map((name) => `${bracket(name)}:${port}`.toLowerCase()))
+  const bound = server.address() as AddressInfo
+  const served = servedAddresses(host, undefined, undefined, bound.address)
+  allowedHosts = new Set(served.map((name) => urlHost(`http://${bracket(name)}:${bound.port}`)).filter((name) => name !== null))
+  const urls = linkAddresses(host).map((name) => `http://${bracket(name)}:${bound.port}/?token=${token}`)
   return {
-    url: `http://${bracket(served[0]!)}:${port}/?token=${token}`,
-    port,
+    url: urls[0]!,
+    urls,
+    address: bound.address,
+    exposed: !isLoopback(bound.address),
+    port: bound.port,
     token,
     server,
     close: () =>
@@ -237,26 +255,35 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
  */
 const digest = (value: string) => createHash('sha256').update(value).digest()
 
-const LOOPBACK = ['127.0.0.1', 'localhost', '::1']
-const bracket = (name: string) => (name.includes(':') ? `[${name}]` : name)
+/** `host[:port]` of an http URL as the WHATWG parser normalises it, or null when it does not parse. */
+function urlHost(url: string): string | null {
+  try {
+    const parsed = new URL(url)
+    return parsed.protocol === 'http:' ? parsed.host : null
+  } catch {
+    return null
+  }
+}
 
-/**
- * The names a browser may put in Host (and Origin) for the address the server listens on, the
- * one to print first. Loopback answers to its usual names; a wildcard bind (0.0.0.0, ::) to this
- * machine's interface addresses and host name; any other address to itself only. Every other
- * Host is refused, which defeats DNS rebinding.
- */
-export function servedAddresses(host: string, interfaces = networkInterfaces(), machineName = hostname()): string[] {
-  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
-  if (LOOPBACK.includes(name)) return [name, ...LOOPBACK.filter((other) => other !== name)]
-  if (name !== '0.0.0.0' && name !== '::') return [name]
-  const addresses = Object.values(interfaces)
-    .flat()
-    .filter((entry) => entry !== undefined && (name === '::' || entry.family === 'IPv4'))
-    // Print a reachable one first: external before internal, IPv4 before IPv6.
-    .sort((a, b) => Number(a!.internal) - Number(b!.internal) || Number(a!.family !== 'IPv4') - Number(b!.family !== 'IPv4'))
-    .map((entry) => entry!.address.toLowerCase().replace(/%.*$/, ''))
-  return [...new Set([...addresses, machineName.toLowerCase(), ...LOOPBACK])]
+/** Turns listen's system errors into ones that name the --host or --port at fault. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const cause = `(${error.code ?? error.message})`
+  switch (error.code) {
+    case 'EADDRNOTAVAIL':
+      return new StudioError('BAD_INPUT', `--host ${host}: this machine has no such address ${cause}; use one of its own addresses, 0.0.0.0 for all of them, or the default 127.0.0.1`)
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return new StudioError('BAD_INPUT', `--host ${host}: the name does not resolve to an address ${cause}`)
+    case 'EAFNOSUPPORT':
+      return new StudioError('BAD_INPUT', `--host ${host}: this machine has no network of that address family ${cause}`)
+    case 'EADDRINUSE':
+      return new StudioError('CONFLICT', `--port ${port}: already in use on ${host} ${cause}; pick another or leave --port out for a free one`)
+    case 'EACCES':
+      return new StudioError('FORBIDDEN', `--port ${port}: not allowed to listen there ${cause}; ports below 1024 need privileges`)
+    default:
+      return error
+  }
 }
 
 

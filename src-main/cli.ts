@@ -50,9 +50,14 @@ Verbs:
   tokenizers           list the project's tokenizers
   pretrain --corpus ID --tokenizer ID|DIR [--preset tiny|mini|small|medium|base] [--seq 128] [--batch 32]
                        [--micro-batch N] [--steps N | --epochs N] [--lr X (default by size: 1e-3 Tiny/Mini, 5e-4 Small/Medium, 1e-4 Base)] [--seed N] [--backend B] [--name NAME]
-                       [--checkpoint-every N] [--validate-every N] [--whole-word-mask]
+                       [--checkpoint-every N] [--validate-every N] [--whole-word-mask] [--dropout X (default 0.1)]
                        pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
+  bundle (--run ID | the pretrain flags) --out DIR
+                       write a run's remaining pre-training (from its last checkpoint) as a folder
+                       for PyTorch distributed training: data shards, model, train.py, README.md;
+                       with pretrain flags instead of --run, as a new run that has not started
+  import-results DIR   a bundle's output folder (metrics.jsonl, checkpoint-N) becomes a run [--name NAME]
   fill-mask --run ID --text "the [MASK] sat on the mat" [--top-k 5]
   runs [--status S] [--run ID]
                        list the project's runs of every kind (S: queued, running, paused, done, diverged,
@@ -140,6 +145,7 @@ async function main(argv: string[]): Promise<unknown> {
       'checkpoint-every': { type: 'string' },
       'validate-every': { type: 'string' },
       'whole-word-mask': { type: 'boolean' },
+      dropout: { type: 'string' },
       run: { type: 'string' },
       status: { type: 'string' },
       checkpoint: { type: 'string' },
@@ -226,6 +232,13 @@ async function main(argv: string[]): Promise<unknown> {
         return studio.experiments.compact()
       case 'export':
         return await exportVerb(studio, values)
+      case 'bundle':
+        return await bundleVerb(studio, project.id, values)
+      case 'import-results': {
+        if (rest.length !== 1) throw new StudioError('VALIDATION', 'import-results takes exactly one folder: the bundle\'s output/ folder (or the bundle folder)')
+        const run = await studio.bundles.importResults(project.id, { path: rest[0]! }, typeof values.name === 'string' ? values.name : undefined)
+        return { run_id: run.id, name: run.name, status: run.status, step: run.step, total_steps: run.totalSteps }
+      }
       case 'import-model':
         return await importModelVerb(studio, project.id, rest, values)
       case 'datasets':
@@ -390,6 +403,19 @@ function numberOption(values: Values, name: string): number | undefined {
 
 async function pretrainVerb(studio: Studio, projectId: number, values: Values): Promise<unknown> {
   if (typeof values.backend === 'string') process.env.STUDIO_BACKEND = values.backend
+  const request = pretrainRequestFrom(studio, projectId, values)
+  return runResult(await followRun(studio, null, () => studio.runs.pretrain(request)))
+}
+
+/** A training bundle for PyTorch: from a run (--run), or from pre-training flags as a new run that has not started. */
+async function bundleVerb(studio: Studio, projectId: number, values: Values): Promise<unknown> {
+  if (typeof values.out !== 'string') throw new StudioError('VALIDATION', 'bundle needs --out DIR (a folder that does not exist yet)')
+  const runId = intOption(values, 'run') ?? studio.runs.create(pretrainRequestFrom(studio, projectId, values)).id
+  const bundle = await studio.bundles.bundle(runId, values.out)
+  return { bundle }
+}
+
+function pretrainRequestFrom(studio: Studio, projectId: number, values: Values): PretrainRequest {
   const corpusId = requiredInt(values, 'corpus')
   if (typeof values.tokenizer !== 'string') throw new StudioError('VALIDATION', 'pretrain needs --tokenizer ID|DIR')
   const tokenizerId = tokenizerIdFor(studio, projectId, values.tokenizer)
@@ -406,6 +432,7 @@ async function pretrainVerb(studio: Studio, projectId: number, values: Values): 
     steps: intOption(values, 'steps'),
     epochs: numberOption(values, 'epochs'),
     learningRate: numberOption(values, 'lr'),
+    dropout: numberOption(values, 'dropout'),
     seed: intOption(values, 'seed'),
     checkpointEvery: intOption(values, 'checkpoint-every'),
     validateEvery: intOption(values, 'validate-every'),
@@ -414,7 +441,7 @@ async function pretrainVerb(studio: Studio, projectId: number, values: Values): 
   if (!parsed.success) {
     throw new StudioError('VALIDATION', parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; '))
   }
-  return runResult(await followRun(studio, null, () => studio.runs.pretrain(parsed.data)))
+  return parsed.data
 }
 
 /** A stored tokenizer by id, or a folder/file imported once (reused when its content is already stored). */

@@ -75,6 +75,11 @@ export const PretrainRequest = z
     /** Unset: by model size (see defaultPretrainLearningRate): 1e-3 up to hidden 256, 5e-4 up to 512, else BERT's 1e-4. */
     learningRate: z.number().positive().max(1).optional(),
     warmupFraction: z.number().min(0).max(0.5).default(0.1),
+    /**
+     * Hidden and attention dropout; unset: BERT's 0.1. A small model on a short budget learns
+     * faster with 0 (it underfits rather than overfits; bench/README.md has the curves).
+     */
+    dropout: z.number().min(0).max(0.9).optional(),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
     checkpointEvery: z.number().int().min(1).max(1_000_000).default(500),
     validateEvery: z.number().int().min(1).max(1_000_000).default(250),
@@ -497,6 +502,37 @@ export interface ModelExport {
   files: { name: string; bytes: number }[]
   parity: ParityCheck
   seconds: number
+}
+
+/**
+ * A training bundle: a run's pre-training job written out for PyTorch's distributed training
+ * (`torchrun … train.py`), in a folder under <home>/bundles. Its `output/` folder, once trained
+ * elsewhere and copied back, is imported as a run (runs.importResults).
+ */
+export interface TrainingBundle {
+  /** The folder's name under <home>/bundles (what runs.importResults names). */
+  name: string
+  /** Where it is, on the studio's machine. */
+  dir: string
+  projectId: number
+  /** The run it continues (null: a new run from pre-training flags, made by the CLI). */
+  runId: number | null
+  runName: string
+  kind: 'pretrain'
+  /** Optimizer steps already done (the checkpoint it starts from; 0 for a new run). */
+  fromStep: number
+  totalSteps: number
+  /** Training instances in its shards (steps × batch), plus the held-out ones. */
+  instances: number
+  validationInstances: number
+  bytes: number
+  createdAt: string
+  /** The command that runs it on one machine with N GPUs, to copy (see the bundle's README.md for more). */
+  command: string
+  /** What its output folder holds now: the last step logged and the checkpoints written. */
+  results: { step: number; checkpoints: number[] } | null
+  /** The run its results became, when imported. */
+  importedRunId: number | null
 }
 
 export interface ModelImport {
@@ -1069,6 +1105,23 @@ export const channels = {
           .optional(),
       })
       .strict(),
+  ),
+  /**
+   * "Run elsewhere": writes the run's remaining pre-training (from its last checkpoint) as a bundle
+   * for PyTorch distributed training under <home>/bundles, with the command to run it.
+   */
+  'runs.bundle': channel<TrainingBundle>()(z.object({ runId: id }).strict()),
+  /** The project's bundles, newest first, each with what its output folder holds. */
+  'runs.bundles': channel<TrainingBundle[]>()(z.object({ projectId: id }).strict()),
+  /**
+   * A bundle's output folder (metrics.jsonl and checkpoint-N folders) becomes a run: by the name of
+   * a bundle under <home>/bundles, or an uploaded output folder (fileId).
+   */
+  'runs.importResults': channel<RunSummary>()(
+    z
+      .object({ projectId: id, bundle: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,119}$/, 'must be a bundle folder name').optional(), fileId: fileId.optional(), name: name.optional() })
+      .strict()
+      .refine((r) => (r.bundle === undefined) !== (r.fileId === undefined), { message: 'give bundle or fileId, not both' }),
   ),
   /** A Hugging Face BERT folder (picked or uploaded) becomes a finished pre-training run and a tokenizer. */
   'models.import': channel<ModelImport>()(z.object({ projectId: id, fileId, name: name.optional() }).strict()),

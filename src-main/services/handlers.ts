@@ -98,6 +98,18 @@ export function createHandlers(studio: Studio): Handlers {
       projects.get(projectId)
       return studio.models.import({ projectId, path: file.path, displayName: file.name, name })
     },
+    'runs.bundle': ({ runId }) => studio.bundles.bundle(runId),
+    'runs.bundles': ({ projectId }) => {
+      projects.get(projectId)
+      return studio.bundles.list(projectId)
+    },
+    'runs.importResults': ({ projectId, bundle, fileId, name }) => {
+      projects.get(projectId)
+      if (bundle !== undefined) return studio.bundles.importResults(projectId, { bundle }, name)
+      const file = files.get(fileId!)
+      if (file.kind !== 'folder') throw new StudioError('VALIDATION', 'runs.importResults: pick the output folder (metrics.jsonl and checkpoint-N folders), not a file')
+      return studio.bundles.importResults(projectId, { path: file.path }, name)
+    },
     ...labellingHandlers(studio),
     ...finetuneHandlers(studio),
     ...experimentHandlers(studio),

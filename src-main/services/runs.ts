@@ -117,9 +117,25 @@ export class RunsService {
 
   /** Stores the run with its resolved configs and queues it; resolves once it is queued. */
   pretrain(request: PretrainRequest): RunSummary {
+    const run = this.store(request)
+    this.enqueue(run.id)
+    return this.get(run.id)
+  }
+
+  /** Stores the run without starting it: paused at step 0 (resume starts it; a bundle can take it elsewhere). */
+  create(request: PretrainRequest): RunSummary {
+    const run = this.store(request)
+    runStore.setRunStatus(this.db, run.id, 'paused')
+    return this.get(run.id)
+  }
+
+  private store(request: PretrainRequest): runStore.RunInfo {
     const { corpusId, tokenizerId } = this.checkSources(request)
     const vocabSize = this.vocabSize(tokenizerId)
-    const modelConfig = presetConfig(request.preset, vocabSize, { max_position_embeddings: Math.max(512, request.seqLength) })
+    const modelConfig = presetConfig(request.preset, vocabSize, {
+      max_position_embeddings: Math.max(512, request.seqLength),
+      ...(request.dropout !== undefined ? { hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout } : {}),
+    })
     const microBatchSize = request.microBatchSize ?? request.batchSize
     const train = parseTrainConfig({
       optimizer: { learningRate: request.learningRate ?? defaultPretrainLearningRate(modelConfig.hidden_size) },
@@ -149,8 +165,7 @@ export class RunsService {
       corpusId,
       tokenizerId,
     })
-    this.enqueue(run.id)
-    return this.get(run.id)
+    return run
   }
 
   /** Puts a stored run at the end of the queue; it starts when the worker is free. */

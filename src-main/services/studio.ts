@@ -10,6 +10,7 @@ import { FinetuneService } from './finetune.ts'
 import { Jobs } from './jobs.ts'
 import { LabelsService } from './labels.ts'
 import { ModelsService } from './models.ts'
+import { BundlesService } from './bundles.ts'
 import { ProjectsService } from './projects.ts'
 import { SearchIndexer } from './search-index.ts'
 import { RunsService } from './runs.ts'
@@ -40,6 +41,7 @@ export class Studio {
   readonly tokenizers: TokenizersService
   readonly runs: RunsService
   readonly models: ModelsService
+  readonly bundles: BundlesService
   readonly experiments: ExperimentsService
   readonly labels: LabelsService
   readonly finetune: FinetuneService
@@ -79,6 +81,11 @@ export class Studio {
     })
     this.runs.recoverAfterCrash()
     this.models = new ModelsService(this.db, this.worker, this.runs, this.tokenizers, {
+      databasePath: this.databasePath,
+      home: this.home,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    })
+    this.bundles = new BundlesService(this.db, this.worker, this.runs, {
       databasePath: this.databasePath,
       home: this.home,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),

@@ -62,7 +62,7 @@ export function ensureBackend(): Promise<BackendSelection> {
   return backendSelection
 }
 
-function openDatabase(input: DatabaseInput, readonly = false): Database.Database {
+export function openDatabase(input: DatabaseInput, readonly = false): Database.Database {
   const db = new Database(input.databasePath, { readonly, ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}) })
   if (!readonly) {
     db.pragma('synchronous = FULL')
@@ -74,7 +74,7 @@ function openDatabase(input: DatabaseInput, readonly = false): Database.Database
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
-interface RunInputs {
+export interface RunInputs {
   run: runStore.RunInfo
   stored: StoredPretrainConfig
   tokenizer: BertTokenizer
@@ -82,7 +82,7 @@ interface RunInputs {
   modelConfig: BertConfig
 }
 
-function loadRunInputs(db: Database.Database, runId: number): RunInputs {
+export function loadRunInputs(db: Database.Database, runId: number): RunInputs {
   const run = runStore.getRun(db, runId)
   if (!run) throw notFound(`No run with id ${runId}`)
   if (run.tokenizerId === null) {
@@ -101,7 +101,7 @@ function loadRunInputs(db: Database.Database, runId: number): RunInputs {
 }
 
 /** The corpus as token ids, built once per (corpus, tokenizer) and reused by every run. */
-async function ensureTokenCache(
+export async function ensureTokenCache(
   db: Database.Database,
   database: DatabaseInput,
   inputs: RunInputs,

@@ -3,6 +3,7 @@ import type { TaskProgress } from './protocol.ts'
 import { fillMaskTask, planTask, pretrainTask, type FillMaskTaskInput, type PlanTaskInput, type PretrainTaskInput } from './pretrain-task.ts'
 import { trainTokenizerTask, type TrainTokenizerInput } from './tokenizer-task.ts'
 import { exportTask, importTask, type ExportTaskInput, type ImportTaskInput } from './export-task.ts'
+import { bundleTask, importResultsTask, type BundleTaskInput, type ImportResultsTaskInput } from './bundle-task.ts'
 import {
   evaluateTask,
   finetuneTask,
@@ -30,6 +31,8 @@ export const tasks: Record<string, Task> = {
   'train.plan': (input, context) => planTask(input as PlanTaskInput, context),
   'models.export': (input, context) => exportTask(input as ExportTaskInput, context),
   'models.import': (input, context) => importTask(input as ImportTaskInput, context),
+  'runs.bundle': (input, context) => bundleTask(input as BundleTaskInput, context),
+  'runs.importResults': (input, context) => importResultsTask(input as ImportResultsTaskInput, context),
   'finetune.train': (input, context) => finetuneTask(input as FinetuneTaskInput, context),
   'finetune.evaluate': (input, context) => evaluateTask(input as EvaluateTaskInput, context),
   'finetune.predict': (input, context) => predictTask(input as PredictTaskInput, context),

@@ -49,8 +49,11 @@ export interface CheckpointManifest {
   epoch: number
   /** The data pipeline's resumable position, as it gave it. */
   dataPosition: unknown
-  /** Dropout is derived from (seed, step, micro-batch), so the seed is the whole RNG state. */
-  rng: { seed: number; dropout: 'murmur3(seed, step, micro-batch)' }
+  /**
+   * Dropout is derived from (seed, step, micro-batch), so the seed is the whole RNG state; a run
+   * trained by a bundle's train.py drew its masks from torch's generator instead.
+   */
+  rng: { seed: number; dropout: 'murmur3(seed, step, micro-batch)' | 'torch (train.py)' }
   datasetHash: string | null
   tokenizerHash: string | null
   trainConfig: TrainConfig

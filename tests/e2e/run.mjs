@@ -19,6 +19,7 @@ import {
   tempHome,
   withTimeout,
 } from './harness.mjs'
+import { registerBundleTests } from './bundle.mjs'
 import { registerLabellingTests } from './labelling.mjs'
 import { registerRunsTests } from './runs.mjs'
 import { registerTfjsPageTests } from './tfjs-page.mjs'
@@ -563,6 +564,10 @@ registerTfjsPageTests(test, { invoke })
 // ---------------------------------------------------------------- runs: live curves, queue, comparison (web mode)
 
 registerRunsTests(test, { invoke })
+
+// ---------------------------------------------------------------- run elsewhere: bundles for PyTorch (web mode)
+
+registerBundleTests(test, { invoke })
 
 // ---------------------------------------------------------------- Electron
 

@@ -36,7 +36,7 @@ export class RunsView {
   /** Runs ticked for comparison, in the order they were ticked. */
   checked = $state<number[]>([])
   selectedId = $state<number | null>(null)
-  panel = $state<'run' | 'compare' | 'sweep' | 'disk'>('run')
+  panel = $state<'run' | 'compare' | 'sweep' | 'disk' | 'bundles'>('run')
 
   lineage = $state.raw<RunLineage | null>(null)
   disk = $state.raw<DiskUsage | null>(null)

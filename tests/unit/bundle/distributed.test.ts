@@ -6,7 +6,7 @@
  * mid-run followed by a restart. Skipped, with the reason printed, where python3 has no torch.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -53,7 +53,7 @@ describe.skipIf(python === undefined)('a pre-training bundle run by PyTorch Dist
   const home = join(temp.path, 'home')
   const bundle = join(temp.path, 'bundle')
   const studio = (args: string[]) => {
-    const result = spawnSync(process.execPath, [cli, ...args, '--home', home], { encoding: 'utf8', env: { ...process.env, STUDIO_BACKEND: 'cpu' }, timeout: 300_000 })
+    const result = spawnSync(process.execPath, [cli, ...args, '--home', home], { encoding: 'utf8', env: { ...process.env, STUDIO_BACKEND: 'wasm' }, timeout: 300_000 })
     if (result.status !== 0) throw new Error(`studio ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-2000)}`)
     return JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, unknown>
   }
@@ -122,6 +122,8 @@ describe.skipIf(python === undefined)('a pre-training bundle run by PyTorch Dist
     for (const shard of manifest.train.shards) expect(readFileSync(join(bundle, shard.file)).byteLength).toBe(shard.bytes)
     for (const file of ['train.py', 'README.md', 'bundle.json', 'model/config.json', 'model/model.safetensors', 'model/vocab.txt']) expect(existsSync(join(bundle, file)), file).toBe(true)
     expect(readFileSync(join(bundle, 'README.md'), 'utf8')).toContain('torchrun --standalone --nproc_per_node')
+    const config = JSON.parse(readFileSync(join(bundle, 'model', 'config.json'), 'utf8')) as { hidden_dropout_prob: number; attention_probs_dropout_prob: number }
+    expect([config.hidden_dropout_prob, config.attention_probs_dropout_prob]).toEqual([0, 0]) // --dropout 0
   })
 
   it('trains as 2 gloo processes: the loss falls and both processes end with the same weights', () => {
@@ -191,6 +193,44 @@ describe.skipIf(python === undefined)('a pre-training bundle run by PyTorch Dist
     const straight = series(metrics(join(bundle, 'output')), 'loss').at(-1)![1]
     expect(Math.abs(resumed - straight) / straight).toBeLessThan(1e-4)
     expect(readdirSync(output).some((name) => name.startsWith('.tmp-checkpoint'))).toBe(false)
+  }, 600_000)
+
+  it('continues a studio run from its checkpoint exactly as the studio itself does (weights and Adam moments carried over)', async () => {
+    // A run whose worker dies after step 12: its last checkpoint is step 10.
+    const env = { ...process.env, STUDIO_BACKEND: 'wasm', STUDIO_TRAIN_WORKERS: '1' }
+    const crashed = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--corpus', '1', '--tokenizer', '1', '--preset', 'tiny', '--seq', '32', '--batch', String(BATCH), '--steps', '20', '--lr', '2e-3', '--dropout', '0', '--checkpoint-every', '10', '--validate-every', '10', '--name', 'interrupted', '--home', home],
+      { encoding: 'utf8', env: { ...env, STUDIO_FAULT_EXIT_AT_STEP: '12' }, timeout: 300_000 },
+    )
+    expect(crashed.status).not.toBe(0)
+    const runs = (studio(['runs']).runs as { id: number; name: string; checkpointStep: number | null }[]).filter((run) => run.name === 'interrupted')
+    expect(runs[0]!.checkpointStep).toBe(10)
+    const runId = runs[0]!.id
+    // The same run finished by the studio (a copy of the home) and by the bundle's train.py.
+    const copy = join(temp.path, 'home-copy')
+    cpSync(home, copy, { recursive: true })
+    const continued = join(temp.path, 'continued')
+    const made = studio(['bundle', '--run', String(runId), '--out', continued]).bundle as { fromStep: number; totalSteps: number }
+    expect([made.fromStep, made.totalSteps]).toEqual([10, 20])
+    expect(existsSync(join(continued, 'model', 'optimizer.safetensors'))).toBe(true)
+    const torch = spawnSync(python!, [join(continued, 'train.py'), '--threads', '1'], { encoding: 'utf8', timeout: 300_000 })
+    expect(torch.status, torch.stderr).toBe(0)
+    const resumed = spawnSync(process.execPath, [cli, 'resume', '--run', String(runId), '--home', copy], { encoding: 'utf8', env, timeout: 300_000 })
+    expect(resumed.status, resumed.stderr.slice(-2000)).toBe(0)
+    const local = spawnSync(process.execPath, [cli, 'metrics', '--run', String(runId), '--home', copy], { encoding: 'utf8', env, timeout: 60_000 })
+      .stdout.trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as MetricLine)
+    const studioLoss = series(local, 'loss').filter(([step]) => step > 10)
+    const torchLoss = series(metrics(join(continued, 'output')), 'loss')
+    expect(torchLoss.map(([step]) => step)).toEqual(studioLoss.map(([step]) => step))
+    let worst = 0
+    for (let i = 0; i < torchLoss.length; i++) worst = Math.max(worst, Math.abs(torchLoss[i]![1] - studioLoss[i]![1]) / Math.abs(studioLoss[i]![1]))
+    process.stderr.write(`bundle: steps 11–20 continued by train.py vs by the studio, largest relative difference of the train loss: ${worst.toExponential(2)}\n`)
+    expect(worst).toBeLessThan(1e-4)
+    const validation = (rows: MetricLine[]) => series(rows, 'mlm_loss', 'validation').at(-1)![1]
+    expect(Math.abs(validation(metrics(join(continued, 'output'))) - validation(local))).toBeLessThan(1e-4)
   }, 600_000)
 
   it('imports the results as a run whose MLM predictions equal PyTorch\'s on the same inputs (≤ 1e-4)', async () => {

@@ -876,6 +876,12 @@ function formatProgress(p: JobProgress): string {
   return `${p.state} ${p.label}:${percent} ${p.items} documents${eta}\n`
 }
 
+// A reader that stops early (`metrics --run 1 | head`) closes the pipe: that ends the output, not in a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
+
 main(process.argv.slice(2)).then(
   (result) => {
     if (result !== STREAMED) process.stdout.write(`${JSON.stringify(result)}\n`)

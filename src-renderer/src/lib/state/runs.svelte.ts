@@ -135,6 +135,19 @@ export class RunsState {
     }
   }
 
+  /** Runs made on other steps since (an imported model, a bundle's results): asked again each time this one is shown. */
+  async reloadList(): Promise<void> {
+    const projectId = this.projectId
+    if (projectId === null) return
+    try {
+      const runs = await api['runs.list']({ projectId })
+      if (this.projectId !== projectId) return
+      for (const run of runs) if (run.kind === 'pretrain' && !this.list.some((item) => item.id === run.id)) this.put(run)
+    } catch (error) {
+      this.error = messageOf(error)
+    }
+  }
+
   corpusName(corpusId: number | null): string | null {
     return this.corpora.find((corpus) => corpus.id === corpusId)?.name ?? null
   }

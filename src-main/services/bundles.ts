@@ -15,6 +15,7 @@ import type { Db } from '../store/index.ts'
 import * as runStore from '../store/runs.ts'
 import {
   bundleCommand,
+  folderBytes,
   outputCheckpoints,
   readBundleJson,
   readMetricsJsonl,
@@ -173,14 +174,4 @@ function freeName(parent: string, base: string): string {
   let name = base
   for (let n = 2; existsSync(join(parent, name)); n++) name = `${base} ${n}`
   return name
-}
-
-function folderBytes(dir: string, skip?: string): number {
-  let total = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === skip) continue
-    const path = join(dir, entry.name)
-    total += entry.isDirectory() ? folderBytes(path) : statSync(path).size
-  }
-  return total
 }

@@ -367,9 +367,11 @@ function writeMoments(path: string, moments: { m: Map<string, WeightArray>; v: M
   writeSafetensors(path, [...entries('exp_avg', moments.m), ...entries('exp_avg_sq', moments.v)], { format: 'pt' })
 }
 
-function folderBytes(dir: string): number {
+/** Bytes under `dir`, leaving out the entry named `skip` (a bundle's output/). */
+export function folderBytes(dir: string, skip?: string): number {
   let total = 0
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === skip) continue
     const path = join(dir, entry.name)
     total += entry.isDirectory() ? folderBytes(path) : statSync(path).size
   }

@@ -425,7 +425,7 @@ same command again: it resumes from the latest checkpoint.** At the end each pro
 
 Copy \`output/\` back to the studio's machine (or leave it here when the studio runs here), then:
 
-- in the studio: Pre-train → Bundles → **Import results** (or "Import an output folder…");
+- in the studio: Runs → **Bundles…** → **Import results** (or "Import an output folder…");
 - or: \`npx bert-studio import-results ${name}/output\` (prints \`{"run_id": …}\`).
 
 The run appears with its curves beside the local runs and its checkpoints, ready to fine-tune,

@@ -10,10 +10,9 @@
  * (the MLM loss is normalised per micro-batch, then averaged over the step's micro-batches), so any
  * split of a step over processes sums to the same loss.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type Database from 'better-sqlite3'
 import { notFound, StudioError } from '../core/errors.ts'

@@ -51,7 +51,10 @@ Verbs:
   pretrain --corpus ID --tokenizer ID|DIR [--preset tiny|mini|small|medium|base] [--seq 128] [--batch 32]
                        [--micro-batch N] [--steps N | --epochs N] [--lr X (default by size: 1e-3 Tiny/Mini, 5e-4 Small/Medium, 1e-4 Base)] [--seed N] [--backend B] [--name NAME]
                        [--checkpoint-every N] [--validate-every N] [--whole-word-mask] [--dropout X (default 0.1)]
-                       pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies
+                       [--from RUN [--checkpoint best|last|STEP (default last)]]
+                       pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies;
+                       with --from, continue from that run's weights (its model and tokenizer;
+                       a fresh optimizer and schedule)
   resume --run ID      continue a paused, cancelled or crashed run from its last checkpoint
   bundle (--run ID | the pretrain flags) --out DIR
                        write a run's remaining pre-training (from its last checkpoint) as a folder
@@ -417,8 +420,11 @@ async function bundleVerb(studio: Studio, projectId: number, values: Values): Pr
 
 function pretrainRequestFrom(studio: Studio, projectId: number, values: Values): PretrainRequest {
   const corpusId = requiredInt(values, 'corpus')
-  if (typeof values.tokenizer !== 'string') throw new StudioError('VALIDATION', 'pretrain needs --tokenizer ID|DIR')
-  const tokenizerId = tokenizerIdFor(studio, projectId, values.tokenizer)
+  // Continued pre-training (--from RUN) keeps the parent's tokenizer and model.
+  const fromRunId = values.from === undefined ? undefined : requiredInt(values, 'from')
+  if (typeof values.tokenizer !== 'string' && fromRunId === undefined) throw new StudioError('VALIDATION', 'pretrain needs --tokenizer ID|DIR')
+  const tokenizerId = typeof values.tokenizer === 'string' ? tokenizerIdFor(studio, projectId, values.tokenizer) : studio.runs.get(fromRunId!).tokenizerId
+  if (tokenizerId === null) throw new StudioError('CONFLICT', `Run ${fromRunId}'s tokenizer was deleted: it cannot be trained further`)
   const corpus = studio.corpora.get(corpusId)
   const parsed = PretrainRequest.safeParse({
     projectId,
@@ -437,6 +443,8 @@ function pretrainRequestFrom(studio: Studio, projectId: number, values: Values):
     checkpointEvery: intOption(values, 'checkpoint-every'),
     validateEvery: intOption(values, 'validate-every'),
     wholeWordMask: values['whole-word-mask'] === true ? true : undefined,
+    fromRunId,
+    fromCheckpoint: values.checkpoint === undefined ? undefined : checkpointOption(values),
   })
   if (!parsed.success) {
     throw new StudioError('VALIDATION', parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; '))

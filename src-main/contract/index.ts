@@ -84,9 +84,18 @@ export const PretrainRequest = z
     checkpointEvery: z.number().int().min(1).max(1_000_000).default(500),
     validateEvery: z.number().int().min(1).max(1_000_000).default(250),
     wholeWordMask: z.boolean().default(false),
+    /**
+     * Continue pre-training from another run's weights (an earlier pre-training run, or a model
+     * imported from Hugging Face): its model config and tokenizer, a fresh optimizer and schedule.
+     * The preset is then the parent's; the tokenizer must be the parent's.
+     */
+    fromRunId: id.optional(),
+    /** Which of the parent's checkpoints (default: its last). */
+    fromCheckpoint: z.union([z.enum(['best', 'last']), z.number().int().min(0).max(1e12)]).optional(),
   })
   .strict()
   .refine((r) => r.steps === undefined || r.epochs === undefined, { message: 'give steps or epochs, not both' })
+  .refine((r) => r.fromCheckpoint === undefined || r.fromRunId !== undefined, { message: 'fromCheckpoint needs fromRunId' })
   .refine((r) => r.microBatchSize === undefined || r.batchSize % r.microBatchSize === 0, {
     message: 'the batch size must be a multiple of the micro-batch size',
   })

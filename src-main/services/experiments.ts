@@ -290,7 +290,8 @@ export class ExperimentsService {
       tokenizerName: run.tokenizerId === null ? null : (names.tokenizers.get(run.tokenizerId) ?? null),
       parentName: run.parentRunId === null ? null : (names.runs.get(run.parentRunId) ?? null),
       hyper: {
-        preset: typeof request.preset === 'string' ? request.preset : describeModel(run.modelConfig),
+        // A continued pre-training has its parent's model, whatever preset its request names.
+        preset: config.init ? (config.init.preset ?? describeModel(run.modelConfig)) : typeof request.preset === 'string' ? request.preset : describeModel(run.modelConfig),
         task: typeof config.task === 'string' ? config.task : null,
         learningRate: numberOr(train.optimizer?.learningRate, request.learningRate),
         batchSize,
@@ -421,6 +422,8 @@ interface StoredConfig {
   setup?: { seqLength?: unknown }
   task?: unknown
   stepsPerEpoch?: unknown
+  /** Continued pre-training: the parent checkpoint it started from. */
+  init?: { preset?: string | null }
 }
 
 const numberOr = (...candidates: unknown[]): number | null => {

@@ -12,14 +12,16 @@ import type {
 } from '../contract/index.ts'
 import { defaultPretrainLearningRate } from '../contract/index.ts'
 import { notFound, StudioError } from '../core/errors.ts'
-import { presetConfig, bertConfigToJson } from '../core/model/config.ts'
+import { bertConfigFromJson, presetConfig, bertConfigToJson } from '../core/model/config.ts'
+import type { BertConfig } from '../core/train/types.ts'
+import * as finetuneStore from '../store/finetune.ts'
 import { parseTrainConfig } from '../core/train/config.ts'
 import { corpusStore } from '../store/corpora.ts'
 import type { Db } from '../store/index.ts'
 import * as runStore from '../store/runs.ts'
 import { tokenizerStore } from '../store/tokenizers.ts'
 import type { FinetuneTaskInput } from '../worker/finetune-task.ts'
-import type { PlanTaskInput, PretrainTaskInput, StoredPretrainConfig } from '../worker/pretrain-task.ts'
+import type { PlanTaskInput, PretrainInit, PretrainTaskInput, StoredPretrainConfig } from '../worker/pretrain-task.ts'
 import type { TaskProgress } from '../worker/protocol.ts'
 import type { EventBus } from './events.ts'
 import { PROGRESS_INTERVAL_MS } from './jobs.ts'
@@ -132,10 +134,14 @@ export class RunsService {
   private store(request: PretrainRequest): runStore.RunInfo {
     const { corpusId, tokenizerId } = this.checkSources(request)
     const vocabSize = this.vocabSize(tokenizerId)
-    const modelConfig = presetConfig(request.preset, vocabSize, {
-      max_position_embeddings: Math.max(512, request.seqLength),
-      ...(request.dropout !== undefined ? { hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout } : {}),
-    })
+    const dropout = request.dropout !== undefined ? { hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout } : {}
+    const init = request.fromRunId !== undefined ? this.initFrom(request, tokenizerId) : null
+    const modelConfig = init
+      ? { ...init.modelConfig, ...dropout }
+      : presetConfig(request.preset, vocabSize, { max_position_embeddings: Math.max(512, request.seqLength), ...dropout })
+    if (request.seqLength > modelConfig.max_position_embeddings) {
+      throw new StudioError('VALIDATION', `seqLength is ${request.seqLength}, longer than the model's ${modelConfig.max_position_embeddings} positions`)
+    }
     const microBatchSize = request.microBatchSize ?? request.batchSize
     const train = parseTrainConfig({
       optimizer: { learningRate: request.learningRate ?? defaultPretrainLearningRate(modelConfig.hidden_size) },
@@ -152,6 +158,7 @@ export class RunsService {
       train,
       data: { seqLength: request.seqLength, wholeWordMask: request.wholeWordMask, seed: request.seed },
       totalSteps: request.steps ?? null,
+      ...(init ? { init: init.parent } : {}),
     }
     if (runStore.listRuns(this.db, request.projectId).some((run) => run.name === request.name)) {
       throw new StudioError('CONFLICT', `A run named "${request.name}" already exists in this project`)
@@ -164,8 +171,28 @@ export class RunsService {
       modelConfig: JSON.parse(bertConfigToJson(modelConfig)),
       corpusId,
       tokenizerId,
+      parentRunId: init?.parent.runId ?? null,
     })
     return run
+  }
+
+  /** The checkpoint a continued pre-training starts from, and the model config it implies. */
+  private initFrom(request: PretrainRequest, tokenizerId: number): { parent: PretrainInit; modelConfig: BertConfig } {
+    const from = runStore.getRun(this.db, request.fromRunId!)
+    if (!from) throw notFound(`No run with id ${request.fromRunId} to continue pre-training from`)
+    if (from.projectId !== request.projectId) throw new StudioError('VALIDATION', `Run ${from.id} is not in project ${request.projectId}`)
+    // Its checkpoints are pruned while it trains: the one chosen now might be gone when this run starts.
+    if (from.status === 'running' || from.status === 'queued') throw new StudioError('CONFLICT', `Run ${from.id} is still ${from.status}: continue from it once it is paused or done`)
+    if (from.kind === 'finetune') throw new StudioError('VALIDATION', `Run ${from.id} is a fine-tuning run: continue pre-training from a pre-training run or an imported model`)
+    if (from.tokenizerId !== tokenizerId) {
+      throw new StudioError('VALIDATION', `Run ${from.id} was trained with tokenizer ${from.tokenizerId ?? '(deleted)'}, not ${tokenizerId}: continued pre-training keeps the parent's vocabulary`)
+    }
+    const { checkpoint } = finetuneStore.resolveCheckpoint(this.db, from, request.fromCheckpoint ?? 'last')
+    const preset = (from.config as { request?: { preset?: unknown } } | null)?.request?.preset
+    return {
+      parent: { runId: from.id, checkpointId: checkpoint.id, step: checkpoint.step, preset: typeof preset === 'string' ? preset : null },
+      modelConfig: bertConfigFromJson(from.modelConfig as object),
+    }
   }
 
   /** Puts a stored run at the end of the queue; it starts when the worker is free. */

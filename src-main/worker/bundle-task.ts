@@ -27,7 +27,7 @@ import type { BertConfig, PretrainBatch } from '../core/train/types.ts'
 import * as runStore from '../store/runs.ts'
 import { tokenizerStore } from '../store/tokenizers.ts'
 import { checkpointWeights } from './export-task.ts'
-import { ensureBackend, ensureTokenCache, loadRunInputs, openDatabase, type DatabaseInput, type StoredPretrainConfig } from './pretrain-task.ts'
+import { ensureBackend, ensureTokenCache, loadRunInputs, openDatabase, parentCheckpoint, type DatabaseInput, type StoredPretrainConfig } from './pretrain-task.ts'
 import type { TaskContext } from './tasks.ts'
 
 export const BUNDLE_FORMAT = 'bert-studio-bundle'
@@ -226,6 +226,16 @@ export async function bundleTask(input: BundleTaskInput, context: TaskContext): 
     if (latest) {
       weights = checkpointWeights(latest.checkpoint.tensors)
       moments = adamMoments(latest.checkpoint.tensors)
+    } else if (stored.init) {
+      // Continued pre-training: the parent's weights, a fresh optimizer.
+      weights = checkpointWeights(parentCheckpoint(db, stored.init).tensors)
+      const fresh = new BertForPreTraining(modelConfig, { seed: train.seed })
+      try {
+        const missing = [...fresh.variables.keys()].filter((name) => !weights.has(name))
+        if (missing.length > 0) throw new StudioError('CONFLICT', `Run ${stored.init.runId}'s checkpoint lacks ${missing.join(', ')}`)
+      } finally {
+        fresh.dispose()
+      }
     } else {
       const fresh = new BertForPreTraining(modelConfig, { seed: train.seed })
       try {

@@ -32,6 +32,16 @@ export interface StoredPretrainConfig {
   data: Partial<PretrainDataConfig>
   /** Known once the token cache exists (an epoch-length run). */
   totalSteps: number | null
+  /** Continued pre-training: the parent checkpoint whose weights the run starts from (not its optimizer). */
+  init?: PretrainInit
+}
+
+export interface PretrainInit {
+  runId: number
+  checkpointId: number
+  step: number
+  /** The parent's preset (the model is the parent's, whatever the request names); null for an imported model. */
+  preset: string | null
 }
 
 export interface DatabaseInput {
@@ -159,6 +169,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
     const probes = probeSentences(db, inputs.run.corpusId!, cache, data.split.validation, inputs.tokenizer)
     const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
     model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
+    if (!latest && stored.init) loadWeights(model, parentCheckpoint(db, stored.init).tensors)
     let lastReport = { step: 0, metrics: {} as Record<string, number> }
     // Data parallelism on the single-threaded backends: a peer thread per extra core.
     const workers = trainWorkers(backend.backend)
@@ -330,6 +341,18 @@ function probeSentences(
     }
   }
   return sentences
+}
+
+/** The parent checkpoint of a continued pre-training (a clear error if it was deleted since). */
+export function parentCheckpoint(db: Database.Database, init: PretrainInit): runStore.LoadedCheckpoint['checkpoint'] {
+  try {
+    return runStore.loadCheckpoint(db, init.checkpointId).checkpoint
+  } catch (error) {
+    if (error instanceof StudioError && error.code === 'NOT_FOUND') {
+      throw new StudioError('CONFLICT', `Run ${init.runId}'s checkpoint of step ${init.step}, which this run starts from, was deleted (pruned?) before it started`)
+    }
+    throw error
+  }
 }
 
 function loadWeights(model: BertForPreTraining, tensors: readonly { name: string; shape: number[]; data: Uint8Array }[]): void {

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readSafetensors } from '../../../src-main/core/io/safetensors.ts'
 import { initBackend } from '../../../src-main/core/model/backend.ts'
 import { BertForPreTraining } from '../../../src-main/core/model/bert.ts'
 import { bertConfigFromJson } from '../../../src-main/core/model/config.ts'
@@ -207,6 +208,18 @@ describe.skipIf(python === undefined)('a pre-training bundle run by PyTorch Dist
     const runs = (studio(['runs']).runs as { id: number; name: string; checkpointStep: number | null }[]).filter((run) => run.name === 'interrupted')
     expect(runs[0]!.checkpointStep).toBe(10)
     const runId = runs[0]!.id
+    // Continued pre-training (--from) bundled before it starts: the parent's weights at the chosen step, no Adam moments.
+    const child = join(temp.path, 'continued-from')
+    const fromMade = studio(['bundle', '--corpus', '1', '--from', String(runId), '--checkpoint', '10', '--seq', '32', '--batch', String(BATCH), '--steps', '4', '--name', 'child', '--out', child]).bundle as { fromStep: number }
+    expect(fromMade.fromStep).toBe(0)
+    expect(existsSync(join(child, 'model', 'optimizer.safetensors'))).toBe(false)
+    const parentExport = join(temp.path, 'parent-export')
+    studio(['export', '--run', String(runId), '--format', 'hf', '--checkpoint', '10', '--out', parentExport])
+    const childWeights = readSafetensors(join(child, 'model', 'model.safetensors')).tensors
+    const parentWeights = readSafetensors(join(parentExport, 'model.safetensors')).tensors
+    const bytes = (data: Float32Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    expect(childWeights.size).toBeGreaterThan(10)
+    for (const [name, tensor] of childWeights) expect(Buffer.compare(bytes(tensor.data), bytes(parentWeights.get(name)!.data)), name).toBe(0)
     // The same run finished by the studio (a copy of the home) and by the bundle's train.py.
     const copy = join(temp.path, 'home-copy')
     cpSync(home, copy, { recursive: true })

@@ -102,4 +102,39 @@ describe('runs service', () => {
     const noCheckpoint = await dispatch(handlers, 'runs.resume', { runId: 9999 }, { transport: 'test' })
     expect(noCheckpoint).toMatchObject({ ok: false, code: 'NOT_FOUND' })
   })
+  it('continues pre-training from another run: its weights and model, a fresh optimizer, lineage', async () => {
+    const parent = await studio.runs.wait(studio.runs.pretrain(request({ name: 'parent', steps: 8 })).id)
+    expect(parent.status).toBe('done')
+    const text = 'the [MASK] was happy'
+    const before = await studio.runs.fillMask({ runId: parent.id, text, topK: 5 })
+    // One step at a negligible learning rate: the child's model is the parent's.
+    const child = await studio.runs.wait(
+      studio.runs.pretrain(request({ name: 'child', steps: 1, checkpointEvery: 1, learningRate: 1e-12, fromRunId: parent.id, preset: 'mini' })).id,
+    )
+    expect(child).toMatchObject({ status: 'done', step: 1, parentRunId: parent.id })
+    expect(studio.experiments.get(child.id).hyper.preset).toBe('tiny') // the parent's model, whatever preset the request named
+    const after = await studio.runs.fillMask({ runId: child.id, text, topK: 5 })
+    expect(after.masks[0]!.candidates.map((c) => c.token)).toEqual(before.masks[0]!.candidates.map((c) => c.token))
+    after.masks[0]!.candidates.forEach((c, i) => expect(Math.abs(c.probability - before.masks[0]!.candidates[i]!.probability)).toBeLessThan(1e-5))
+    // From random weights instead, the same request gives other guesses.
+    const fresh = await studio.runs.wait(studio.runs.pretrain(request({ name: 'fresh', steps: 1, checkpointEvery: 1, learningRate: 1e-12 })).id)
+    const random = await studio.runs.fillMask({ runId: fresh.id, text, topK: 5 })
+    expect(random.masks[0]!.candidates[0]!.probability).not.toBeCloseTo(before.masks[0]!.candidates[0]!.probability, 4)
+    // Its first training loss is the trained parent's, not a random model's ~ln(vocab) + ln(2).
+    const firstLoss = (id: number) => studio.runs.metrics(id).find((s) => s.name === 'mlm_loss' && s.split === 'train')!.values[0]!
+    expect(firstLoss(child.id)).toBeLessThan(firstLoss(fresh.id))
+
+    const handlers = createHandlers(studio)
+    const call = (args: Record<string, unknown>) =>
+      dispatch(handlers, 'runs.pretrain', { projectId, corpusId, tokenizerId, name: `bad-${Math.random()}`, steps: 2, ...args }, { transport: 'test' })
+    expect(await call({ fromCheckpoint: 'last' })).toMatchObject({ ok: false, code: 'VALIDATION', message: expect.stringContaining('fromRunId') })
+    expect(await call({ fromRunId: 9999 })).toMatchObject({ ok: false, code: 'NOT_FOUND' })
+    expect(await call({ fromRunId: parent.id, fromCheckpoint: 5 })).toMatchObject({ ok: false, code: 'NOT_FOUND', message: expect.stringContaining('steps 4, 6, 8') })
+    expect(await call({ fromRunId: parent.id, seqLength: 600 })).toMatchObject({ ok: false, code: 'VALIDATION' })
+    const other = (await studio.tokenizers.train({ projectId, corpusId, name: 'tok2', jobId: 'tok-2', options: TokenizerTrainOptions.parse({ vocabSize: 200 }) })).id
+    expect(await call({ fromRunId: parent.id, tokenizerId: other })).toMatchObject({ ok: false, code: 'VALIDATION', message: expect.stringContaining('tokenizer') })
+    // A chosen checkpoint: step 4's.
+    const fromFour = studio.runs.create(request({ name: 'from-four', fromRunId: parent.id, fromCheckpoint: 4 }))
+    expect((studio.runs.get(fromFour.id).config as { init: { step: number } }).init.step).toBe(4)
+  }, 180_000)
 })

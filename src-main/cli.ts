@@ -288,9 +288,8 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
   const unsubscribe = studio.bus.subscribe((event, payload) => {
     if (event === 'job.progress') process.stderr.write(formatProgress(payload))
   })
-  // Ctrl-C cancels the import: its transaction rolls back and nothing is stored.
-  const onSigint = () => studio.jobs.cancel(jobId)
-  process.once('SIGINT', onSigint)
+  // Ctrl-C (or a SIGTERM) cancels the import: its transaction rolls back and nothing is stored.
+  const offSignals = onStopSignals(() => studio.jobs.cancel(jobId))
   try {
     const result = await studio.corpora.import({
       projectId,
@@ -308,7 +307,7 @@ async function importVerb(studio: Studio, projectId: number, rest: string[], val
       ...(result.corpus.stats.longDocuments ? { long_documents: result.corpus.stats.longDocuments } : {}),
     }
   } finally {
-    process.off('SIGINT', onSigint)
+    offSignals()
     unsubscribe()
   }
 }
@@ -479,17 +478,17 @@ async function followRun(studio: Studio, runId: number | null, start: () => RunS
     const eta = payload.etaSeconds ? `, ETA ${Math.ceil(payload.etaSeconds)} s` : ''
     process.stderr.write(`${payload.phase} ${payload.step}/${payload.totalSteps ?? '?'}${loss}${eta}\n`)
   })
-  // Ctrl-C pauses: the current step finishes, a checkpoint is written, and `resume` continues.
-  const onSigint = () => {
+  // Ctrl-C (or a SIGTERM: a service manager, `kill`) pauses: the current step finishes, a
+  // checkpoint is written, and `resume` continues.
+  const offSignals = onStopSignals(() => {
     if (id !== null) studio.runs.pause(id)
-  }
-  process.once('SIGINT', onSigint)
+  })
   try {
     const started = start()
     id = started.id
     return await studio.runs.wait(started.id)
   } finally {
-    process.off('SIGINT', onSigint)
+    offSignals()
     unsubscribe()
   }
 }
@@ -549,12 +548,29 @@ function withProgress<T>(studio: Studio, jobId: string, work: () => Promise<T>):
   const unsubscribe = studio.bus.subscribe((event, payload) => {
     if (event === 'job.progress' && payload.jobId === jobId) process.stderr.write(formatProgress(payload))
   })
-  const onSigint = () => studio.jobs.cancel(jobId)
-  process.once('SIGINT', onSigint)
+  const offSignals = onStopSignals(() => studio.jobs.cancel(jobId))
   return work().finally(() => {
-    process.off('SIGINT', onSigint)
+    offSignals()
     unsubscribe()
   })
+}
+
+/**
+ * Runs `stop` on the first SIGINT or SIGTERM (a second one of either ends the process as usual)
+ * and returns a function that removes the handlers.
+ */
+function onStopSignals(stop: () => void): () => void {
+  const handler = () => {
+    off()
+    stop()
+  }
+  const off = () => {
+    process.off('SIGINT', handler)
+    process.off('SIGTERM', handler)
+  }
+  process.once('SIGINT', handler)
+  process.once('SIGTERM', handler)
+  return off
 }
 
 async function tokenizerTrainVerb(studio: Studio, projectId: number, values: Values): Promise<unknown> {

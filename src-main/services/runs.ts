@@ -336,7 +336,7 @@ export class RunsService {
     // Without the token cache, estimate instances from words: ~1.3 pieces per word, sequences ~90% full.
     const instances = Math.max(1, (corpus.stats.words * 1.3) / ((request.seqLength - 3) * 0.9))
     const totalSteps = request.steps ?? Math.max(1, Math.ceil(((request.epochs ?? 1) * instances) / request.batchSize))
-    const input: PlanTaskInput = { request, vocabSize, totalSteps }
+    const input: PlanTaskInput = { request, vocabSize, totalSteps, ...(request.fromRunId !== undefined ? { modelConfig: this.initFrom(request, tokenizerId).modelConfig } : {}) }
     return this.worker.run<TrainingPlan>('train.plan', input)
   }
 

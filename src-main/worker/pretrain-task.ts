@@ -369,13 +369,15 @@ export interface PlanTaskInput {
   request: PretrainRequest
   vocabSize: number
   totalSteps: number
+  /** Continued pre-training: the parent's model (the preset is not used). */
+  modelConfig?: BertConfig
 }
 
 /** A few timed steps of the chosen model on synthetic batches: what a run will cost here. */
 export async function planTask(input: PlanTaskInput, context: TaskContext): Promise<TrainingPlan> {
   const backend = await ensureBackend()
   const { request } = input
-  const modelConfig = presetConfig(request.preset, input.vocabSize, { max_position_embeddings: Math.max(512, request.seqLength) })
+  const modelConfig = input.modelConfig ?? presetConfig(request.preset, input.vocabSize, { max_position_embeddings: Math.max(512, request.seqLength) })
   const micro = request.microBatchSize ?? request.batchSize
   const train = parseTrainConfig({ batchSize: request.batchSize, microBatchSize: micro, steps: 1_000_000, seed: request.seed })
   const model = new BertForPreTraining(modelConfig, { seed: request.seed })

@@ -465,6 +465,27 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   console.log(`    guesses: ${(await guesses.innerText()).replace(/\s+/g, ' ')}`)
 
   await expectText(page.getByRole('button', { name: 'Ask the model' }), 'Ask the model', { timeout: 30_000 })
+
+  // Continue pre-training from the finished run: its model and tokenizer, a new run of 5 steps.
+  await page.getByRole('button', { name: 'New run', exact: true }).click()
+  await page.locator('#setup-title').waitFor()
+  await page.getByLabel('Start from').selectOption({ label: `Continue ${name} (step 30)` })
+  await expectText(page.locator('#pretrain-from-hint'), /Keeps its model \(2 layers × 128\) and tokenizer/)
+  assert(await page.locator('#pretrain-tokenizer').isDisabled(), 'the tokenizer is the parent\'s while continuing')
+  assert((await page.getByLabel('Tiny').count()) === 0, 'no preset to choose while continuing')
+  assert((await page.locator('#pretrain-name').inputValue()) === `${name}-continued`, 'continued run name')
+  await page.getByLabel('Sequence length', { exact: true }).fill('32')
+  await page.getByLabel('Batch size', { exact: true }).fill('8')
+  await page.getByLabel('Steps', { exact: true }).fill('5')
+  await page.screenshot({ path: join(results, 'pretrain-continue.png'), fullPage: true })
+  await page.getByRole('button', { name: 'Start pre-training' }).click()
+  await expectText(page.locator('#run-title'), `${name}-continued`)
+  await expectText(status, /^Done · step 5 of 5/, { timeout: 90_000 })
+  const project = (await invoke(server, 'projects.list', {})).find((p) => p.name === 'Pretraining')
+  const stored = await invoke(server, 'runs.list', { projectId: project.id })
+  const child = stored.find((r) => r.name === `${name}-continued`)
+  assert(child && child.parentRunId === stored.find((r) => r.name === name).id, 'the continued run names its parent')
+
   ensureResults()
   await page.getByLabel('Theme').selectOption('light')
   await page.screenshot({ path: join(results, 'pretrain-light.png'), fullPage: true })

@@ -256,8 +256,20 @@ export class PretrainForm {
   epochs = $state<MaybeNumber>(1)
   /** Null: the studio's default for the model's size (defaultPretrainLearningRate). */
   learningRate = $state<MaybeNumber>(null)
-  /** What an empty learning-rate field means for the chosen preset. */
-  defaultLearningRate = $derived(defaultPretrainLearningRate(MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768))
+  /** Runs a new run can continue from: stopped, with a checkpoint and a tokenizer (imported models included). */
+  startingPoints = $derived(
+    this.inputs().list.filter((run) => run.checkpointStep !== null && run.tokenizerId !== null && run.status !== 'running' && run.status !== 'queued'),
+  )
+  parent = $derived(this.startingPoints.find((run) => run.id === this.fromRunId) ?? null)
+  /** The parent's width and depth, for the form to name the model it continues. */
+  parentModel = $derived.by(() => {
+    const config = this.parent?.modelConfig as { hidden_size?: unknown; num_hidden_layers?: unknown } | undefined
+    return typeof config?.hidden_size === 'number' && typeof config.num_hidden_layers === 'number'
+      ? { hidden: config.hidden_size, layers: config.num_hidden_layers }
+      : null
+  })
+  /** What an empty learning-rate field means for the chosen preset (or the parent's model). */
+  defaultLearningRate = $derived(defaultPretrainLearningRate(this.parentModel?.hidden ?? MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768))
   /** The warm-up share as a percentage: people read 10% more easily than 0.1. */
   warmupPercent = $state<MaybeNumber>(10)
   seed = $state<MaybeNumber>(12345)
@@ -265,6 +277,8 @@ export class PretrainForm {
   validateEvery = $state<MaybeNumber>(250)
   wholeWordMask = $state(false)
   customName = $state<string | null>(null)
+  /** Continue pre-training from this run's last checkpoint (its model and tokenizer); null: a new model. */
+  fromRunId = $state<number | null>(null)
 
   plan = $state.raw<TrainingPlan | null>(null)
   planError = $state<string | null>(null)
@@ -278,10 +292,11 @@ export class PretrainForm {
   }
 
   corpus = $derived(this.inputs().corpora.find((corpus) => corpus.id === this.corpusId) ?? null)
-  tokenizer = $derived(this.inputs().tokenizers.find((tokenizer) => tokenizer.id === this.tokenizerId) ?? null)
+  /** The parent's tokenizer when continuing (its vocabulary is the model's), else the chosen one. */
+  tokenizer = $derived(this.inputs().tokenizers.find((tokenizer) => tokenizer.id === (this.parent?.tokenizerId ?? this.tokenizerId)) ?? null)
   /** `tiny-stories-2025-06-01`, then `…-2`: run names are unique in a project. */
   suggestedName = $derived.by(() => {
-    const base = `${this.preset}-${this.corpus?.name ?? 'corpus'}-${today()}`.slice(0, 190)
+    const base = (this.parent ? `${this.parent.name}-continued` : `${this.preset}-${this.corpus?.name ?? 'corpus'}-${today()}`).slice(0, 190)
     const taken = new Set(this.inputs().list.map((run) => run.name))
     let name = base
     for (let count = 2; taken.has(name); count++) name = `${base}-${count}`
@@ -322,7 +337,7 @@ export class PretrainForm {
     return {
       projectId,
       corpusId: this.corpusId!,
-      tokenizerId: this.tokenizerId!,
+      tokenizerId: this.tokenizer!.id,
       name: this.name.trim(),
       preset: this.preset,
       seqLength: this.seqLength!,
@@ -335,6 +350,7 @@ export class PretrainForm {
       checkpointEvery: this.checkpointEvery!,
       validateEvery: this.validateEvery!,
       wholeWordMask: this.wholeWordMask,
+      ...(this.parent ? { fromRunId: this.parent.id } : {}),
     }
   })
   /** The plan describes the form as it is now (the name does not change it). */

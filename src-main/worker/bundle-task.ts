@@ -219,27 +219,24 @@ export async function bundleTask(input: BundleTaskInput, context: TaskContext): 
     mkdirSync(dirname(target), { recursive: true })
     mkdirSync(join(temp, 'data'), { recursive: true })
 
-    // The starting weights: the checkpoint's, or the studio's own seeded initialisation.
+    // The starting weights: the checkpoint's, a continued pre-training's parent's (with a fresh
+    // optimizer), or the studio's own seeded initialisation.
     context.progress({ phase: 'Writing the model', done: 0, total: 1, items: 0 })
     let weights: Map<string, WeightArray>
     let moments: { m: Map<string, WeightArray>; v: Map<string, WeightArray> } | null = null
     if (latest) {
       weights = checkpointWeights(latest.checkpoint.tensors)
       moments = adamMoments(latest.checkpoint.tensors)
-    } else if (stored.init) {
-      // Continued pre-training: the parent's weights, a fresh optimizer.
-      weights = checkpointWeights(parentCheckpoint(db, stored.init).tensors)
-      const fresh = new BertForPreTraining(modelConfig, { seed: train.seed })
-      try {
-        const missing = [...fresh.variables.keys()].filter((name) => !weights.has(name))
-        if (missing.length > 0) throw new StudioError('CONFLICT', `Run ${stored.init.runId}'s checkpoint lacks ${missing.join(', ')}`)
-      } finally {
-        fresh.dispose()
-      }
     } else {
       const fresh = new BertForPreTraining(modelConfig, { seed: train.seed })
       try {
-        weights = new Map([...fresh.variables].map(([name, variable]) => [name, { shape: [...variable.shape], data: variable.dataSync() as Float32Array }]))
+        if (stored.init) {
+          weights = checkpointWeights(parentCheckpoint(db, stored.init).tensors)
+          const missing = [...fresh.variables.keys()].filter((name) => !weights.has(name))
+          if (missing.length > 0) throw new StudioError('CONFLICT', `Run ${stored.init.runId}'s checkpoint lacks ${missing.join(', ')}`)
+        } else {
+          weights = new Map([...fresh.variables].map(([name, variable]) => [name, { shape: [...variable.shape], data: variable.dataSync() as Float32Array }]))
+        }
       } finally {
         fresh.dispose()
       }

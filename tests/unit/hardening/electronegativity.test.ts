@@ -66,7 +66,7 @@ async function csvReport(output: string, expected: number): Promise<string> {
       if (rows.length !== expected) throw new Error(`${rows.length} rows, but the SARIF report has ${expected} findings`)
       return log
     } catch (error) {
-      console.log(`electronegativity's CSV came out garbled (attempt ${attempt}: ${(error as Error).message}); running it again`)
+      log += `\n(attempt ${attempt}: the CSV came out garbled: ${(error as Error).message}; running it again)\n`
       rmSync(output, { force: true })
     }
   }

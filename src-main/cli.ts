@@ -50,7 +50,7 @@ Verbs:
   tokenizers           list the project's tokenizers
   pretrain --corpus ID --tokenizer ID|DIR [--preset tiny|mini|small|medium|base] [--seq 128] [--batch 32]
                        [--micro-batch N] [--steps N | --epochs N] [--lr X (default by size: 1e-3 Tiny/Mini, 5e-4 Small/Medium, 1e-4 Base)] [--seed N] [--backend B] [--name NAME]
-                       [--checkpoint-every N] [--validate-every N] [--whole-word-mask] [--dropout X (default 0.1)]
+                       [--checkpoint-every N] [--validate-every N] [--whole-word-mask] [--dropout X (default 0 for tiny/mini, 0.1 above)]
                        [--from RUN [--checkpoint best|last|STEP (default last)]]
                        pre-train a BERT encoder (MLM + NSP); prints the run's final losses and accuracies;
                        with --from, continue from that run's weights (its model and tokenizer;
@@ -88,7 +88,7 @@ Verbs:
   finetune --task classify|multilabel|tag|qa|summarize --data FILE [--text-column C] [--label-column C]
                        (or --dataset ID: a dataset already in the studio, with its fixed split)
                        [--from RUN|DIR] [--tokenizer ID|DIR] [--preset tiny] [--epochs N] [--lr X] [--seed N]
-                       [--batch 32] [--seq N] [--validate-every N] [--patience 3] [--freeze-layers N]
+                       [--batch 32] [--seq N] [--dropout 0.1] [--validate-every N] [--patience 3] [--freeze-layers N]
                        [--class-weights] [--checkpoint best|last|STEP] [--name NAME]
                        the labelled file (csv, tsv or jsonl) becomes a dataset, split 80/10/10, and a
                        model is fine-tuned on it: from a run, from a Hugging Face folder (imported
@@ -750,6 +750,7 @@ async function finetuneVerb(studio: Studio, projectId: number, values: Values): 
     batchSize: intOption(values, 'batch'),
     epochs: numberOption(values, 'epochs'),
     learningRate: numberOption(values, 'lr'),
+    dropout: numberOption(values, 'dropout'),
     seed: intOption(values, 'seed'),
     validateEvery: intOption(values, 'validate-every'),
     earlyStoppingPatience: intOption(values, 'patience'),

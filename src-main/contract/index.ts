@@ -57,6 +57,22 @@ export type ModelPreset = z.infer<typeof ModelPreset>
  */
 export const defaultPretrainLearningRate = (hiddenSize: number): number => (hiddenSize <= 256 ? 1e-3 : hiddenSize <= 512 ? 5e-4 : 1e-4)
 
+/**
+ * Pre-training dropout when the request leaves it unset: none up to hidden 256 (Tiny, Mini), BERT's
+ * 0.1 above. A small model underfits any real corpus; dropout only slows it (validation MLM loss
+ * 4.34 against 4.96 after 4,000 Tiny steps: bench/README.md, "Pre-training recipe").
+ */
+export const defaultPretrainDropout = (hiddenSize: number): number => (hiddenSize <= 256 ? 0 : 0.1)
+
+/**
+ * Fine-tuning learning rate when the request leaves it unset, by model size: 2e-4 for the small
+ * BERTs (they fine-tune best at 1e-4–3e-4) and 3e-5 for Base (2e-5–5e-5), except Tiny (hidden 128),
+ * 1e-3: a Tiny model pre-trained in the studio is far less trained than Google's, and at 2e-4 it
+ * stays underfitted (man-sections, 2,941 rows: the studio's test accuracy 0.632 → 0.696, a PyTorch
+ * replica's mean over three seeds 0.630 → 0.727; bench/README.md, "Fine-tuning learning rate").
+ */
+export const defaultFinetuneLearningRate = (hiddenSize: number): number => (hiddenSize <= 128 ? 1e-3 : hiddenSize <= 512 ? 2e-4 : 3e-5)
+
 /** What the analyst chooses for a pre-training run; defaults follow the BERT recipe. */
 export const PretrainRequest = z
   .object({
@@ -76,8 +92,8 @@ export const PretrainRequest = z
     learningRate: z.number().positive().max(1).optional(),
     warmupFraction: z.number().min(0).max(0.5).default(0.1),
     /**
-     * Hidden and attention dropout; unset: BERT's 0.1. A small model on a short budget learns
-     * faster with 0 (it underfits rather than overfits; bench/README.md has the curves).
+     * Hidden and attention dropout. Unset: defaultPretrainDropout of the preset (0 for Tiny and Mini,
+     * 0.1 above); a continued run keeps its parent's.
      */
     dropout: z.number().min(0).max(0.9).optional(),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(12345),
@@ -191,9 +207,15 @@ export const FinetuneRequest = z
      * least FINETUNE_MIN_STEPS optimizer steps (at most 40 passes; early stopping still applies).
      */
     epochs: z.number().positive().max(1_000).optional(),
-    /** Default by model size: 2e-4 for the small BERTs, 3e-5 for Base. */
+    /** Default by model size (defaultFinetuneLearningRate): 1e-3 for Tiny, 2e-4 for the other small BERTs, 3e-5 for Base. */
     learningRate: z.number().positive().max(1).optional(),
     warmupFraction: z.number().min(0).max(0.5).default(0.1),
+    /**
+     * Hidden and attention dropout while fine-tuning; default BERT's 0.1, whatever the parent was
+     * pre-trained with (small models pre-train faster without dropout, but a few thousand labelled
+     * examples are then memorised: bench/README.md, man-sections).
+     */
+    dropout: z.number().min(0).max(0.9).default(0.1),
     /** Lower encoder layers (and the embeddings) kept frozen. */
     freezeLayers: z.number().int().min(0).max(48).default(0),
     /** Weight the loss by inverse class frequency (classification). */

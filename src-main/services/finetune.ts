@@ -10,6 +10,7 @@ import type {
   RunSummary,
   TaskKind,
 } from '../contract/index.ts'
+import { defaultFinetuneLearningRate } from '../contract/index.ts'
 import { badInput, notFound, StudioError } from '../core/errors.ts'
 import { openTextFile, readLabelledFile, type TextRecord } from '../core/data/labelled-file.ts'
 import { toCsv } from '../core/io/safe-csv.ts'
@@ -50,9 +51,6 @@ export interface FinetuneServiceOptions {
 
 /** Inputs per worker call when predicting a file: progress and cancel between calls. */
 const PREDICT_CHUNK = 256
-
-/** Learning rate by model size (issue #5): the small BERTs fine-tune best around 1e-4–3e-4, Base around 2e-5–5e-5. */
-export const defaultLearningRate = (hiddenSize: number): number => (hiddenSize <= 512 ? 2e-4 : 3e-5)
 
 /** The largest divisor of the batch that keeps a micro-batch near 8,192 tokens (gradients are accumulated past it). */
 export function microBatchSize(batchSize: number, seqLength: number): number {
@@ -108,7 +106,7 @@ export class FinetuneService {
       const { checkpoint } = finetuneStore.resolveCheckpoint(this.db, from, request.fromCheckpoint ?? 'best')
       parent = { runId: from.id, checkpointId: checkpoint.id, step: checkpoint.step }
       tokenizerId = from.tokenizerId
-      modelConfig = bertConfigFromJson(from.modelConfig as object)
+      modelConfig = { ...bertConfigFromJson(from.modelConfig as object), hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout }
       const data = (from.config as { data?: { seqLength?: unknown } } | null)?.data
       parentSeqLength = typeof data?.seqLength === 'number' ? data.seqLength : null
     } else {
@@ -117,7 +115,7 @@ export class FinetuneService {
       if (!tokenizer) throw notFound(`No tokenizer with id ${request.tokenizerId}`)
       if (tokenizer.projectId !== request.projectId) throw new StudioError('VALIDATION', `Tokenizer ${tokenizer.id} is not in project ${request.projectId}`)
       tokenizerId = tokenizer.id
-      modelConfig = presetConfig(request.preset, tokenizer.vocabSize, { max_position_embeddings: 512 })
+      modelConfig = presetConfig(request.preset, tokenizer.vocabSize, { max_position_embeddings: 512, hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout })
     }
     const limit = modelConfig.max_position_embeddings
     const seqLength = request.seqLength ?? Math.min(limit, dataset.task === 'qa' ? 384 : (parentSeqLength ?? 128))
@@ -143,7 +141,7 @@ export class FinetuneService {
       summaryWords: request.summaryWords,
     }
     const train = parseTrainConfig({
-      optimizer: { learningRate: request.learningRate ?? defaultLearningRate(modelConfig.hidden_size) },
+      optimizer: { learningRate: request.learningRate ?? defaultFinetuneLearningRate(modelConfig.hidden_size) },
       schedule: { warmupFraction: request.warmupFraction },
       batchSize: request.batchSize,
       microBatchSize: microBatchSize(request.batchSize, seqLength),

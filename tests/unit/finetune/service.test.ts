@@ -46,6 +46,7 @@ describe('fine-tuning service', () => {
     runId = started.id
     const config = started.config as { setup: { seqLength: number }; train: { optimizer: { learningRate: number } }; architecture: string; id2label: string[]; splits: Record<string, number> }
     expect(config.setup.seqLength).toBe(128)
+    expect(started.modelConfig).toMatchObject({ hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 })
     expect(config.architecture).toBe('BertForSequenceClassification')
     expect(config.id2label).toEqual(['sport', 'cooking', 'finance'])
     expect(config.splits).toEqual({ train: 96, validation: 12, test: 12 })

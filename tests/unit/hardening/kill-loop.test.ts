@@ -263,7 +263,7 @@ describe('kill -9 in a loop', () => {
     // Kills aim at most `steps - 12` (progress lines come every ~125 ms), so the run never finishes
     // before its last kill; the last resume then trains the few steps left.
     const steps = SLOW ? 80 : 30
-    const train = ['pretrain', '--corpus', '1', '--tokenizer', '1', '--preset', 'tiny', '--seq', '32', '--batch', '4', '--steps', String(steps), '--checkpoint-every', '2', '--validate-every', '1000', '--seed', '5', '--lr', '5e-4', '--name', 'killed']
+    const train = ['pretrain', '--corpus', '1', '--tokenizer', '1', '--preset', 'tiny', '--seq', '32', '--batch', '4', '--steps', String(steps), '--checkpoint-every', '2', '--validate-every', '1000', '--seed', '5', '--lr', '5e-4', '--dropout', '0.1', '--name', 'killed']
     let runId: number | null = null
     let lastCheckpoint = 0
     const history: string[] = []

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FinetuneRequest } from '../../../src-main/contract/index.ts'
+import { defaultFinetuneLearningRate, FinetuneRequest } from '../../../src-main/contract/index.ts'
 import { StudioModel } from '../../../src-main/core/inference/model.ts'
 import { initBackend } from '../../../src-main/core/model/backend.ts'
 import { bertConfigFromJson } from '../../../src-main/core/model/config.ts'
@@ -92,8 +92,14 @@ describe('fine-tune → export Hugging Face → import → predictions identical
     }
 
     // The imported model is one to fine-tune from; its kept classifier does not get in the way.
-    const again = studio.finetune.finetune(FinetuneRequest.parse({ projectId, datasetId: dataset.id, name: 'topics again', fromRunId: imported.run.id, seqLength: 32, batchSize: 8, epochs: 1 }))
+    // Its dropout is the request's, not the parent's (the export carried the first run's 0.1).
+    expect(importedRun.modelConfig).toMatchObject({ hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 })
+    const again = studio.finetune.finetune(FinetuneRequest.parse({ projectId, datasetId: dataset.id, name: 'topics again', fromRunId: imported.run.id, seqLength: 32, batchSize: 8, epochs: 1, dropout: 0.2 }))
     expect(again.parentRunId).toBe(imported.run.id)
+    expect(again.modelConfig).toMatchObject({ hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2, hidden_size: 128 })
+    // No learning rate asked: Tiny's default.
+    expect((again.config as { train: { optimizer: { learningRate: number } } }).train.optimizer.learningRate).toBe(defaultFinetuneLearningRate(128))
+    expect(defaultFinetuneLearningRate(128)).toBe(1e-3)
     expect((await studio.runs.wait(again.id)).status).toBe('done')
   }, 300_000)
 })

@@ -134,7 +134,19 @@ describe('runs service', () => {
     const other = (await studio.tokenizers.train({ projectId, corpusId, name: 'tok2', jobId: 'tok-2', options: TokenizerTrainOptions.parse({ vocabSize: 200 }) })).id
     expect(await call({ fromRunId: parent.id, tokenizerId: other })).toMatchObject({ ok: false, code: 'VALIDATION', message: expect.stringContaining('tokenizer') })
     // A chosen checkpoint: step 4's.
-    const fromFour = studio.runs.create(request({ name: 'from-four', fromRunId: parent.id, fromCheckpoint: 4 }))
+    const fromFour = studio.runs.create(request({ name: 'from-four', fromRunId: parent.id, fromCheckpoint: 4, dropout: 0.3 }))
     expect((studio.runs.get(fromFour.id).config as { init: { step: number } }).init.step).toBe(4)
+
+    // Dropout: none for Tiny and Mini unless asked, BERT's 0.1 above; a continued run keeps its parent's unless asked.
+    const dropoutOf = (run: { modelConfig: unknown }) => {
+      const config = run.modelConfig as { hidden_dropout_prob: number; attention_probs_dropout_prob: number }
+      return [config.hidden_dropout_prob, config.attention_probs_dropout_prob]
+    }
+    expect(dropoutOf(parent)).toEqual([0, 0])
+    expect(dropoutOf(child)).toEqual([0, 0])
+    expect(dropoutOf(fromFour)).toEqual([0.3, 0.3])
+    expect(dropoutOf(studio.runs.create(request({ name: 'mini', preset: 'mini' })))).toEqual([0, 0])
+    expect(dropoutOf(studio.runs.create(request({ name: 'small', preset: 'small' })))).toEqual([0.1, 0.1])
+    expect(dropoutOf(studio.runs.create(request({ name: 'tiny-dropout', dropout: 0.2 })))).toEqual([0.2, 0.2])
   }, 180_000)
 })

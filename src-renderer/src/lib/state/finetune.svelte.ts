@@ -10,7 +10,8 @@ import type {
 import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 import { formatMetric } from '../../ui/chart-data.ts'
-import { configNumber, configString, parseMetricKey } from './runs.svelte.ts'
+import { defaultFinetuneLearningRate } from '../../../../src-main/contract/index.ts'
+import { configNumber, configString, MODEL_PRESETS, parseMetricKey } from './runs.svelte.ts'
 
 const REFRESH_MS = 3_000
 
@@ -25,10 +26,9 @@ export function modelShape(run: RunSummary): { hidden: number | null; layers: nu
   return { hidden: configNumber(run.modelConfig, 'hidden_size'), layers: configNumber(run.modelConfig, 'num_hidden_layers') }
 }
 
-/** Issue #5's default learning rate: the small BERTs fine-tune best at 1e-4–3e-4, Base at 2e-5–5e-5. */
+/** The studio's default learning rate for the parent's hidden size, or the preset's when starting from random weights. */
 export function defaultLearningRate(hidden: number | null, preset: ModelPreset | null): number {
-  if (preset === 'base' || (hidden !== null && hidden >= 768)) return 3e-5
-  return 2e-4
+  return defaultFinetuneLearningRate(hidden ?? MODEL_PRESETS.find((p) => p.id === preset)?.hidden ?? 768)
 }
 
 const PRESET_LAYERS: Record<ModelPreset, number> = { tiny: 2, mini: 4, small: 4, medium: 8, base: 12 }
@@ -159,7 +159,7 @@ export class FinetuneState {
   }
 }
 
-type FormField = 'dataset' | 'tokenizer' | 'epochs' | 'batchSize' | 'seqLength' | 'learningRate' | 'warmupPercent' | 'freezeLayers' | 'patience' | 'seed' | 'docStride' | 'maxAnswerLength' | 'summaryWords' | 'name'
+type FormField = 'dataset' | 'tokenizer' | 'epochs' | 'batchSize' | 'seqLength' | 'learningRate' | 'warmupPercent' | 'dropout' | 'freezeLayers' | 'patience' | 'seed' | 'docStride' | 'maxAnswerLength' | 'summaryWords' | 'name'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -181,6 +181,8 @@ export class FinetuneForm {
   seqLengthChoice = $state<MaybeNumber>(null)
   learningRateChoice = $state<MaybeNumber>(null)
   warmupPercent = $state<MaybeNumber>(10)
+  /** BERT's fine-tuning dropout, whatever the parent was pre-trained with. */
+  dropout = $state<MaybeNumber>(0.1)
   freezeLayers = $state<MaybeNumber>(0)
   classWeights = $state(false)
   patience = $state<MaybeNumber>(3)
@@ -238,6 +240,7 @@ export class FinetuneForm {
     if (!isWhole(this.seqLength, 16, 512)) problems.seqLength = 'Sequence length must be a whole number from 16 to 512'
     if (!isNumber(this.learningRate) || !(this.learningRate > 0) || this.learningRate > 1) problems.learningRate = 'Learning rate must be more than 0 and at most 1'
     if (!isNumber(this.warmupPercent) || !(this.warmupPercent >= 0) || this.warmupPercent > 50) problems.warmupPercent = 'Warm-up must be from 0% to 50% of the steps'
+    if (!isNumber(this.dropout) || !(this.dropout >= 0) || this.dropout > 0.9) problems.dropout = 'Dropout must be from 0 to 0.9'
     if (!isWhole(this.freezeLayers, 0, this.layers)) problems.freezeLayers = `Frozen layers must be a whole number from 0 to ${this.layers}`
     if (!isWhole(this.patience, 0, 1_000)) problems.patience = 'Patience must be a whole number from 0 to 1,000 (0: never stop early)'
     if (!isWhole(this.seed, 0, 2 ** 31 - 1)) problems.seed = 'Seed must be a whole number from 0 to 2,147,483,647'
@@ -264,6 +267,7 @@ export class FinetuneForm {
       batchSize: this.batchSize!,
       ...(isNumber(this.epochs) ? { epochs: this.epochs } : {}),
       warmupFraction: this.warmupPercent! / 100,
+      dropout: this.dropout!,
       freezeLayers: this.freezeLayers!,
       classWeights: this.classWeights,
       earlyStoppingPatience: this.patience!,

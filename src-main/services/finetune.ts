@@ -14,7 +14,7 @@ import { defaultFinetuneLearningRate } from '../contract/index.ts'
 import { badInput, notFound, StudioError } from '../core/errors.ts'
 import { openTextFile, readLabelledFile, type TextRecord } from '../core/data/labelled-file.ts'
 import { toCsv } from '../core/io/safe-csv.ts'
-import { bertConfigFromJson, bertConfigToJson, presetConfig } from '../core/model/config.ts'
+import { bertConfigFromJson, bertConfigToJson, dropoutConfig, presetConfig } from '../core/model/config.ts'
 import { parseTrainConfig } from '../core/train/config.ts'
 import {
   architectureOf,
@@ -106,7 +106,7 @@ export class FinetuneService {
       const { checkpoint } = finetuneStore.resolveCheckpoint(this.db, from, request.fromCheckpoint ?? 'best')
       parent = { runId: from.id, checkpointId: checkpoint.id, step: checkpoint.step }
       tokenizerId = from.tokenizerId
-      modelConfig = { ...bertConfigFromJson(from.modelConfig as object), hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout }
+      modelConfig = { ...bertConfigFromJson(from.modelConfig as object), ...dropoutConfig(request.dropout) }
       const data = (from.config as { data?: { seqLength?: unknown } } | null)?.data
       parentSeqLength = typeof data?.seqLength === 'number' ? data.seqLength : null
     } else {
@@ -115,7 +115,7 @@ export class FinetuneService {
       if (!tokenizer) throw notFound(`No tokenizer with id ${request.tokenizerId}`)
       if (tokenizer.projectId !== request.projectId) throw new StudioError('VALIDATION', `Tokenizer ${tokenizer.id} is not in project ${request.projectId}`)
       tokenizerId = tokenizer.id
-      modelConfig = presetConfig(request.preset, tokenizer.vocabSize, { max_position_embeddings: 512, hidden_dropout_prob: request.dropout, attention_probs_dropout_prob: request.dropout })
+      modelConfig = presetConfig(request.preset, tokenizer.vocabSize, { max_position_embeddings: 512, ...dropoutConfig(request.dropout) })
     }
     const limit = modelConfig.max_position_embeddings
     const seqLength = request.seqLength ?? Math.min(limit, dataset.task === 'qa' ? 384 : (parentSeqLength ?? 128))

@@ -12,7 +12,7 @@ import type {
 } from '../contract/index.ts'
 import { defaultPretrainDropout, defaultPretrainLearningRate } from '../contract/index.ts'
 import { notFound, StudioError } from '../core/errors.ts'
-import { bertConfigFromJson, presetConfig, bertConfigToJson } from '../core/model/config.ts'
+import { bertConfigFromJson, bertConfigToJson, dropoutConfig, presetConfig } from '../core/model/config.ts'
 import type { BertConfig } from '../core/train/types.ts'
 import * as finetuneStore from '../store/finetune.ts'
 import { parseTrainConfig } from '../core/train/config.ts'
@@ -134,14 +134,13 @@ export class RunsService {
   private store(request: PretrainRequest): runStore.RunInfo {
     const { corpusId, tokenizerId } = this.checkSources(request)
     const vocabSize = this.vocabSize(tokenizerId)
-    const dropoutOf = (p: number) => ({ hidden_dropout_prob: p, attention_probs_dropout_prob: p })
     const init = request.fromRunId !== undefined ? this.initFrom(request, tokenizerId) : null
     let modelConfig: BertConfig
     if (init) {
-      modelConfig = request.dropout === undefined ? init.modelConfig : { ...init.modelConfig, ...dropoutOf(request.dropout) }
+      modelConfig = request.dropout === undefined ? init.modelConfig : { ...init.modelConfig, ...dropoutConfig(request.dropout) }
     } else {
       const preset = presetConfig(request.preset, vocabSize, { max_position_embeddings: Math.max(512, request.seqLength) })
-      modelConfig = { ...preset, ...dropoutOf(request.dropout ?? defaultPretrainDropout(preset.hidden_size)) }
+      modelConfig = { ...preset, ...dropoutConfig(request.dropout ?? defaultPretrainDropout(preset.hidden_size)) }
     }
     if (request.seqLength > modelConfig.max_position_embeddings) {
       throw new StudioError('VALIDATION', `seqLength is ${request.seqLength}, longer than the model's ${modelConfig.max_position_embeddings} positions`)

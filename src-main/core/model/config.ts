@@ -60,6 +60,9 @@ export function presetConfig(name: BertPresetName, vocabSize: number, overrides:
   })
 }
 
+/** Config overrides for one dropout probability: the studio sets hidden and attention dropout together. */
+export const dropoutConfig = (p: number): Pick<BertConfig, 'hidden_dropout_prob' | 'attention_probs_dropout_prob'> => ({ hidden_dropout_prob: p, attention_probs_dropout_prob: p })
+
 /** Throws a VALIDATION StudioError naming the field, its value and what was expected. */
 export function validateBertConfig(config: BertConfig): void {
   const positiveInteger = (key: keyof BertConfig) => {

@@ -402,6 +402,14 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   await page.getByText('Advanced').click()
   await page.getByLabel('Checkpoint every (steps)').fill('10')
   await page.getByLabel('Validate every (steps)').fill('10')
+  // Dropout is left to the default for the size (0 for Tiny), which the empty field shows.
+  const dropout = page.getByLabel('Dropout', { exact: true })
+  assert((await dropout.inputValue()) === '', `default dropout: ${await dropout.inputValue()}`)
+  const dropoutDefault = await dropout.getAttribute('placeholder')
+  assert(dropoutDefault === '0 (default for tiny)', `dropout placeholder: ${dropoutDefault}`)
+  await dropout.fill('1.5')
+  await expectText(page.locator('.setup .problem'), 'Dropout must be from 0 to 0.9')
+  await dropout.fill('')
   assert((await page.locator('.setup .problem').count()) === 0, 'a valid form shows no problems')
 
   await page.getByRole('button', { name: 'Compute plan' }).click()
@@ -477,6 +485,11 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   await page.getByLabel('Sequence length', { exact: true }).fill('32')
   await page.getByLabel('Batch size', { exact: true }).fill('8')
   await page.getByLabel('Steps', { exact: true }).fill('5')
+  // A continued run keeps its parent's dropout unless asked: here it is asked for 0.2.
+  if (!(await page.getByLabel('Dropout', { exact: true }).isVisible())) await page.getByText('Advanced').click()
+  const continuedDropout = await page.getByLabel('Dropout', { exact: true }).getAttribute('placeholder')
+  assert(continuedDropout === "0 (the parent's)", `continued dropout placeholder: ${continuedDropout}`)
+  await page.getByLabel('Dropout', { exact: true }).fill('0.2')
   await page.screenshot({ path: join(results, 'pretrain-continue.png'), fullPage: true })
   await page.getByRole('button', { name: 'Start pre-training' }).click()
   await expectText(page.locator('#run-title'), `${name}-continued`)
@@ -485,6 +498,8 @@ test('pre-train: plans, trains a tiny BERT live, probes fill-mask', async ({ pag
   const stored = await invoke(server, 'runs.list', { projectId: project.id })
   const child = stored.find((r) => r.name === `${name}-continued`)
   assert(child && child.parentRunId === stored.find((r) => r.name === name).id, 'the continued run names its parent')
+  const dropouts = [stored.find((r) => r.name === name), child].map((r) => [r.modelConfig.hidden_dropout_prob, r.modelConfig.attention_probs_dropout_prob])
+  assert(JSON.stringify(dropouts) === '[[0,0],[0.2,0.2]]', `dropout (hidden, attention) of the first run and the continued one: ${JSON.stringify(dropouts)}`)
 
   ensureResults()
   await page.getByLabel('Theme').selectOption('light')

@@ -10,7 +10,7 @@ import type {
   TokenizerInfo,
   TrainingPlan,
 } from '../../../../src-main/contract/index.ts'
-import { defaultPretrainLearningRate } from '../../../../src-main/contract/index.ts'
+import { defaultPretrainDropout, defaultPretrainLearningRate } from '../../../../src-main/contract/index.ts'
 import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 
@@ -230,6 +230,7 @@ type FormField =
   | 'epochs'
   | 'learningRate'
   | 'warmupPercent'
+  | 'dropout'
   | 'seed'
   | 'checkpointEvery'
   | 'validateEvery'
@@ -270,6 +271,14 @@ export class PretrainForm {
   })
   /** What an empty learning-rate field means for the chosen preset (or the parent's model). */
   defaultLearningRate = $derived(defaultPretrainLearningRate(this.parentModel?.hidden ?? MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768))
+  /** Null: the default — 0 for Tiny and Mini, 0.1 above (defaultPretrainDropout); a continued run keeps its parent's. */
+  dropout = $state<MaybeNumber>(null)
+  /** What an empty dropout field means: the parent's when continuing, else the preset's default. */
+  defaultDropout = $derived.by((): { value: number; source: string } => {
+    const parent = (this.parent?.modelConfig as { hidden_dropout_prob?: unknown } | undefined)?.hidden_dropout_prob
+    if (this.parent && typeof parent === 'number') return { value: parent, source: 'the parent\'s' }
+    return { value: defaultPretrainDropout(MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768), source: `default for ${this.preset}` }
+  })
   /** The warm-up share as a percentage: people read 10% more easily than 0.1. */
   warmupPercent = $state<MaybeNumber>(10)
   seed = $state<MaybeNumber>(12345)
@@ -322,6 +331,8 @@ export class PretrainForm {
       problems.learningRate = 'Learning rate must be more than 0 and at most 1'
     if (!isNumber(this.warmupPercent) || !(this.warmupPercent >= 0) || this.warmupPercent > 50)
       problems.warmupPercent = 'Warm-up must be from 0% to 50% of the steps'
+    if (this.dropout !== null && this.dropout !== undefined && (!isNumber(this.dropout) || !(this.dropout >= 0) || this.dropout > 0.9))
+      problems.dropout = 'Dropout must be from 0 to 0.9'
     if (!isWhole(this.seed, 0, 2 ** 31 - 1)) problems.seed = 'Seed must be a whole number from 0 to 2,147,483,647'
     if (!isWhole(this.checkpointEvery, 1, 1_000_000)) problems.checkpointEvery = 'Checkpoint interval must be a whole number of steps, 1 or more'
     if (!isWhole(this.validateEvery, 1, 1_000_000)) problems.validateEvery = 'Validation interval must be a whole number of steps, 1 or more'
@@ -346,6 +357,7 @@ export class PretrainForm {
       ...(this.lengthMode === 'steps' ? { steps: this.steps! } : { epochs: this.epochs! }),
       ...(isNumber(this.learningRate) ? { learningRate: this.learningRate } : {}),
       warmupFraction: this.warmupPercent! / 100,
+      ...(isNumber(this.dropout) ? { dropout: this.dropout } : {}),
       seed: this.seed!,
       checkpointEvery: this.checkpointEvery!,
       validateEvery: this.validateEvery!,

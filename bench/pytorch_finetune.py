@@ -12,7 +12,7 @@ with `npm run bench -- finetune`.
   bert-studio tokenize --tokenizer MODEL --input train.txt --max-length 128 --output train.jsonl
   (same for test.txt; labels one a line in train.labels, test.labels)
   /usr/bin/python3 bench/pytorch_finetune.py --model MODEL --data DIR [--lr 1e-3] [--dropout 0.1]
-      [--pool cls|mean] [--seq 64] [--seeds 7,8,9] [--threads 2]
+      [--pool cls|mean] [--seq 64] [--seeds 7,8,9] [--threads 2] [--windows] [--train-windows]
 
 DIR holds train.jsonl/train.labels and test.jsonl/test.labels; 10% of train (by seed) is the
 validation split. Prints one JSON line: mean test accuracy over the seeds, each seed's, steps.
@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seeds", default="7")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--windows", action="store_true", help="score a long text as the mean of its windows' probabilities (stride half a window)")
+    parser.add_argument("--train-windows", action="store_true", help="train on every window of a long text, each with the text's label")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model_dir, data = Path(args.model), Path(args.data)
@@ -120,12 +122,26 @@ def main():
             ids[j, : len(r)], mask[j, : len(r)] = torch.tensor(r), 1
         return ids, mask
 
+    def windows(row):
+        """[CLS] piece… [SEP] cut into windows of --seq positions, each half overlapping the last."""
+        body, width = row[1:-1], args.seq - 2
+        if len(body) <= width:
+            return [row]
+        starts = list(range(0, len(body) - width, width // 2)) + [len(body) - width]
+        return [[row[0]] + body[s : s + width] + [row[-1]] for s in starts]
+
     def accuracy(model, ids, labels):
         model.eval()
+        rows, owner = [], []
+        for j, r in enumerate(ids):
+            for w in windows(r) if args.windows else [r]:
+                rows.append(w)
+                owner.append(j)
         with torch.no_grad():
-            logits = torch.cat([model(*batch(ids[s : s + 128])) for s in range(0, len(ids), 128)])
+            probs = torch.cat([model(*batch(rows[s : s + 128])).softmax(-1) for s in range(0, len(rows), 128)])
         model.train()
-        return (logits.argmax(-1) == torch.tensor([index[c] for c in labels])).float().mean().item()
+        total = torch.zeros(len(ids), probs.shape[1]).index_add_(0, torch.tensor(owner), probs)
+        return (total.argmax(-1) == torch.tensor([index[c] for c in labels])).float().mean().item()
 
     def run(seed):
         torch.manual_seed(seed)
@@ -133,6 +149,10 @@ def main():
         order = list(range(len(train_ids)))
         rng.shuffle(order)
         validation, train = order[: len(order) // 10], order[len(order) // 10 :]
+        if args.train_windows:
+            train = [(i, w) for i in train for w in windows(train_ids[i])]
+        else:
+            train = [(i, train_ids[i]) for i in train]
         per_epoch = math.ceil(len(train) / args.batch)
         epochs = args.epochs
         while epochs * per_epoch < args.min_steps and epochs < 40:
@@ -148,7 +168,7 @@ def main():
             rng.shuffle(train)
             for s in range(0, len(train), args.batch):
                 rows = train[s : s + args.batch]
-                loss = F.cross_entropy(model(*batch([train_ids[i] for i in rows])), y[rows])
+                loss = F.cross_entropy(model(*batch([w for _, w in rows])), y[[i for i, _ in rows]])
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -169,7 +189,7 @@ def main():
     started = time.time()
     results = [run(int(seed)) for seed in args.seeds.split(",")]
     print(json.dumps({
-        "lr": args.lr, "dropout": args.dropout, "pool": args.pool, "seq": args.seq,
+        "lr": args.lr, "dropout": args.dropout, "pool": args.pool, "seq": args.seq, "windows": args.windows, "train_windows": args.train_windows,
         "mean_test_accuracy": round(sum(r[1] for r in results) / len(results), 4),
         "test_accuracy": [round(r[1], 4) for r in results], "validation_accuracy": [round(r[0], 4) for r in results],
         "best_step": [r[2] for r in results], "seconds": round(time.time() - started),

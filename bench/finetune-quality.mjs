@@ -31,6 +31,8 @@ import { parseArgs } from 'node:util'
 
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
+// Run names are unique in a project: a stamp lets several benches share one --home.
+const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')
 const root = join(here, '..')
 let cliPath = join(root, 'out', 'main', 'cli.js')
 
@@ -425,7 +427,7 @@ async function pretrain(home, corpus, options) {
   const started = performance.now()
   const imported = await cli(home, ['import', corpus, '--name', 'related-text', '--format', 'txt', '--split', 'line'])
   const tokenizer = await cli(home, ['tokenizer', 'train', '--corpus', String(imported.corpus_id), '--out', join(home, 'tokenizer')])
-  const args = ['pretrain', '--corpus', String(imported.corpus_id), '--tokenizer', String(tokenizer.tokenizer_id), '--preset', 'tiny', '--steps', String(options.steps), '--seed', String(options.seed), '--name', 'bench-pretrain']
+  const args = ['pretrain', '--corpus', String(imported.corpus_id), '--tokenizer', String(tokenizer.tokenizer_id), '--preset', 'tiny', '--steps', String(options.steps), '--seed', String(options.seed), '--name', `bench-pretrain-${stamp}`]
   if (options.seq) args.push('--seq', String(options.seq))
   const run = await cli(home, args)
   return {
@@ -448,7 +450,7 @@ async function studioOn(home, rows, split, fromRun, seed, name, extraArgs) {
   const testPath = join(home, `${name}-test.csv`)
   writeCsv(trainPath, trainValidation)
   writeCsv(testPath, test)
-  const finetune = await cli(home, ['finetune', '--task', 'classify', '--data', trainPath, '--text-column', 'text', '--label-column', 'label', '--from', String(fromRun), '--seed', String(seed), '--name', `bench-${name}`, ...extraArgs])
+  const finetune = await cli(home, ['finetune', '--task', 'classify', '--data', trainPath, '--text-column', 'text', '--label-column', 'label', '--from', String(fromRun), '--seed', String(seed), '--name', `bench-${name}-${stamp}`, ...extraArgs])
   const evaluation = await cli(home, ['eval', '--run', String(finetune.run_id), '--data', testPath, '--text-column', 'text', '--label-column', 'label'])
   return {
     finetune_run: finetune.run_id,

@@ -13,6 +13,7 @@ with `npm run bench -- finetune`.
   (same for test.txt; labels one a line in train.labels, test.labels)
   /usr/bin/python3 bench/pytorch_finetune.py --model MODEL --data DIR [--lr 1e-3] [--dropout 0.1]
       [--pool cls|mean] [--seq 64] [--seeds 7,8,9] [--threads 2] [--windows] [--train-windows]
+      [--freeze-embeddings] [--embedding-lr-scale K]
 
 DIR holds train.jsonl/train.labels and test.jsonl/test.labels; 10% of train (by seed) is the
 validation split. Prints one JSON line: mean test accuracy over the seeds, each seed's, steps.
@@ -44,6 +45,8 @@ def main():
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seeds", default="7")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--freeze-embeddings", action="store_true", help="keep the word, position and segment embeddings (and their LayerNorm) fixed")
+    parser.add_argument("--embedding-lr-scale", type=float, default=1.0, help="the embeddings' learning rate is --lr times this")
     parser.add_argument("--windows", action="store_true", help="score a long text as the mean of its windows' probabilities (stride half a window)")
     parser.add_argument("--train-windows", action="store_true", help="train on every window of a long text, each with the text's label")
     args = parser.parse_args()
@@ -159,8 +162,16 @@ def main():
             epochs += 1
         total, warmup = epochs * per_epoch, int(0.1 * epochs * per_epoch)
         model = Classifier(args.dropout)
+        if args.freeze_embeddings:
+            for p in (model.word, model.pos, model.seg, *model.ln.parameters()):
+                p.requires_grad_(False)
         no_decay = lambda n: "ln" in n or n.endswith("bias")
-        groups = [{"params": [p for n, p in model.named_parameters() if no_decay(n) == flag], "weight_decay": 0.0 if flag else 0.01} for flag in (True, False)]
+        embedding = lambda n: n in ("word", "pos", "seg")
+        groups = [
+            {"params": [p for n, p in model.named_parameters() if no_decay(n) == flag and embedding(n) == emb and p.requires_grad], "weight_decay": 0.0 if flag else 0.01, "scale": args.embedding_lr_scale if emb else 1.0}
+            for flag in (True, False) for emb in (True, False)
+        ]
+        groups = [g for g in groups if g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=args.lr, eps=1e-6)
         y = torch.tensor([index[c] for c in train_labels])
         step, best, waited = 0, (-1.0, 0.0, 0), 0
@@ -174,7 +185,7 @@ def main():
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 scale = step / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
                 for group in optimizer.param_groups:
-                    group["lr"] = args.lr * scale
+                    group["lr"] = args.lr * scale * group["scale"]
                 optimizer.step()
                 step += 1
             val = accuracy(model, [train_ids[i] for i in validation], [train_labels[i] for i in validation])
@@ -189,7 +200,7 @@ def main():
     started = time.time()
     results = [run(int(seed)) for seed in args.seeds.split(",")]
     print(json.dumps({
-        "lr": args.lr, "dropout": args.dropout, "pool": args.pool, "seq": args.seq, "windows": args.windows, "train_windows": args.train_windows,
+        "lr": args.lr, "dropout": args.dropout, "pool": args.pool, "seq": args.seq, "windows": args.windows, "freeze_embeddings": args.freeze_embeddings, "embedding_lr_scale": args.embedding_lr_scale, "train_windows": args.train_windows,
         "mean_test_accuracy": round(sum(r[1] for r in results) / len(results), 4),
         "test_accuracy": [round(r[1], 4) for r in results], "validation_accuracy": [round(r[0], 4) for r in results],
         "best_step": [r[2] for r in results], "seconds": round(time.time() - started),

@@ -11,7 +11,7 @@ import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 import { formatMetric } from '../../ui/chart-data.ts'
 import { defaultFinetuneLearningRate } from '../../../../src-main/contract/index.ts'
-import { configNumber, configString, MODEL_PRESETS, parseMetricKey } from './runs.svelte.ts'
+import { configNumber, configString, parseMetricKey, presetHidden } from './runs.svelte.ts'
 
 const REFRESH_MS = 3_000
 
@@ -28,7 +28,7 @@ export function modelShape(run: RunSummary): { hidden: number | null; layers: nu
 
 /** The studio's default learning rate for the parent's hidden size, or the preset's when starting from random weights. */
 export function defaultLearningRate(hidden: number | null, preset: ModelPreset | null): number {
-  return defaultFinetuneLearningRate(hidden ?? MODEL_PRESETS.find((p) => p.id === preset)?.hidden ?? 768)
+  return defaultFinetuneLearningRate(hidden ?? presetHidden(preset))
 }
 
 const PRESET_LAYERS: Record<ModelPreset, number> = { tiny: 2, mini: 4, small: 4, medium: 8, base: 12 }

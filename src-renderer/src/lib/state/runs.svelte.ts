@@ -22,6 +22,8 @@ export const MODEL_PRESETS: readonly { id: ModelPreset; title: string; layers: n
   { id: 'medium', title: 'Medium', layers: 8, hidden: 512, heads: 8 },
   { id: 'base', title: 'Base', layers: 12, hidden: 768, heads: 12 },
 ]
+/** A preset's hidden size (Base's 768 when none is chosen): what the studio's defaults go by. */
+export const presetHidden = (preset: ModelPreset | null): number => MODEL_PRESETS.find((p) => p.id === preset)?.hidden ?? 768
 
 export const ACTIVE: readonly RunStatus[] = ['queued', 'running', 'paused']
 export const FINISHED: readonly RunStatus[] = ['done', 'diverged', 'crashed', 'cancelled']
@@ -270,14 +272,14 @@ export class PretrainForm {
       : null
   })
   /** What an empty learning-rate field means for the chosen preset (or the parent's model). */
-  defaultLearningRate = $derived(defaultPretrainLearningRate(this.parentModel?.hidden ?? MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768))
+  defaultLearningRate = $derived(defaultPretrainLearningRate(this.parentModel?.hidden ?? presetHidden(this.preset)))
   /** Null: the default — 0 for Tiny and Mini, 0.1 above (defaultPretrainDropout); a continued run keeps its parent's. */
   dropout = $state<MaybeNumber>(null)
   /** What an empty dropout field means: the parent's when continuing, else the preset's default. */
   defaultDropout = $derived.by((): { value: number; source: string } => {
     const parent = (this.parent?.modelConfig as { hidden_dropout_prob?: unknown } | undefined)?.hidden_dropout_prob
     if (this.parent && typeof parent === 'number') return { value: parent, source: 'the parent\'s' }
-    return { value: defaultPretrainDropout(MODEL_PRESETS.find((p) => p.id === this.preset)?.hidden ?? 768), source: `default for ${this.preset}` }
+    return { value: defaultPretrainDropout(presetHidden(this.preset)), source: `default for ${this.preset}` }
   })
   /** The warm-up share as a percentage: people read 10% more easily than 0.1. */
   warmupPercent = $state<MaybeNumber>(10)

@@ -27,7 +27,7 @@ import type { BertConfig, PretrainBatch } from '../core/train/types.ts'
 import * as runStore from '../store/runs.ts'
 import { tokenizerStore } from '../store/tokenizers.ts'
 import { checkpointWeights } from './export-task.ts'
-import { ensureBackend, ensureTokenCache, loadRunInputs, openDatabase, parentCheckpoint, type DatabaseInput, type StoredPretrainConfig } from './pretrain-task.ts'
+import { ensureBackend, ensureTokenCache, loadRunInputs, openDatabase, parentCheckpoint, pretrainDatasetHash, type DatabaseInput, type StoredPretrainConfig } from './pretrain-task.ts'
 import type { TaskContext } from './tasks.ts'
 
 export const BUNDLE_FORMAT = 'bert-studio-bundle'
@@ -214,7 +214,7 @@ export async function bundleTask(input: BundleTaskInput, context: TaskContext): 
     const totalSteps = stored.totalSteps ?? Math.max(1, Math.ceil((train.epochs ?? 1) * data.stepsPerEpoch(train.batchSize)))
     const fromStep = latest?.checkpoint.manifest.step ?? 0
     if (fromStep >= totalSteps) throw new StudioError('CONFLICT', `Run ${run.id} has done all of its ${totalSteps} steps: there is nothing left to train`)
-    const datasetHash = sha256(`${run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
+    const datasetHash = pretrainDatasetHash(cache, tokenizerHash)
 
     mkdirSync(dirname(target), { recursive: true })
     mkdirSync(join(temp, 'data'), { recursive: true })

@@ -186,7 +186,9 @@ export async function finetuneTask(input: FinetuneTaskInput, context: TaskContex
     const { setup } = stored
     runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
     const frozen = finetuneStore.loadRunDataset(db, input.runId)
-    const datasetHash = sha256(Buffer.concat([Buffer.from(JSON.stringify(frozen.labels)), frozen.raw]))
+    // The examples' text, labels and splits, not their document ids or sources ("document 42"):
+    // a project imported elsewhere (new ids, same examples) resumes its paused runs.
+    const datasetHash = sha256(Buffer.from(JSON.stringify([frozen.labels, frozen.examples.map((example) => [example.split, example.text, example.value])])))
     const trainExamples = split(frozen.examples, 'train')
     if (trainExamples.length === 0) throw new StudioError('CONFLICT', `Run ${input.runId} has no training examples: label some and split the dataset`)
     context.progress({ phase: 'Encoding the examples', done: 0, total: null, items: 0 })
@@ -230,7 +232,11 @@ export async function finetuneTask(input: FinetuneTaskInput, context: TaskContex
     })
     let position: FinetunePosition = { epoch: 0, cursor: 0, best: null, bestLoss: null, bestStep: null, sinceBest: 0 }
     if (latest) {
-      assertResumable(latest.checkpoint.manifest, { datasetHash, tokenizerHash: inputs.tokenizerHash })
+      assertResumable(latest.checkpoint.manifest, {
+        datasetHash,
+        tokenizerHash: inputs.tokenizerHash,
+        formerDatasetHash: sha256(Buffer.concat([Buffer.from(JSON.stringify(frozen.labels)), frozen.raw])),
+      })
       restoreCheckpoint(trainer, latest.checkpoint)
       position = latest.checkpoint.manifest.dataPosition as FinetunePosition
       // Steps after the checkpoint were lost with the crash or pause; they will be run again.

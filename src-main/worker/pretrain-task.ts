@@ -84,6 +84,12 @@ export function openDatabase(input: DatabaseInput, readonly = false): Database.D
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
+/**
+ * What a pre-training checkpoint records of its data: the token cache's content and the tokenizer,
+ * not the corpus id, so a project exported and imported elsewhere (new ids) resumes its runs.
+ */
+export const pretrainDatasetHash = (cache: TokenCache, tokenizerHash: string): string => sha256(`${cache.contentHash()}:${tokenizerHash}`)
+
 export interface RunInputs {
   run: runStore.RunInfo
   stored: StoredPretrainConfig
@@ -167,7 +173,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       db.prepare('UPDATE runs SET config_json = ? WHERE id = ?').run(JSON.stringify({ ...stored, totalSteps }), input.runId)
     }
     const probes = probeSentences(db, inputs.run.corpusId!, cache, data.split.validation, inputs.tokenizer)
-    const datasetHash = sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`)
+    const datasetHash = pretrainDatasetHash(cache, tokenizerHash)
     model = new BertForPreTraining(modelConfig, { seed: stored.train.seed })
     if (!latest && stored.init) loadWeights(model, parentCheckpoint(db, stored.init).tensors)
     let lastReport = { step: 0, metrics: {} as Record<string, number> }
@@ -183,7 +189,7 @@ export async function pretrainTask(input: PretrainTaskInput, context: TaskContex
       },
     })
     if (latest) {
-      assertResumable(latest.checkpoint.manifest, { datasetHash, tokenizerHash })
+      assertResumable(latest.checkpoint.manifest, { datasetHash, tokenizerHash, formerDatasetHash: sha256(`${inputs.run.corpusId}:${JSON.stringify(cache.header.counts)}:${tokenizerHash}`) })
       restoreCheckpoint(trainer, latest.checkpoint)
       // Steps after the checkpoint were lost with the crash or pause; they will be run again.
       runStore.discardMetricsAfter(db, input.runId, latest.info.step)

@@ -24,6 +24,7 @@
  * longer sentences, so for 1 GB of text expect ~0.45–0.6 GB on disk and a 40–85 MB index in memory.
  * Uint32 offsets limit a cache to 2^32 − 1 tokens (~18 GB of text).
  */
+import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
 import { badInput, cancelled } from '../errors.ts'
@@ -364,6 +365,29 @@ export class TokenCache {
     const scratch = this.scratch
     if (tokenBytes === 2) for (let i = 0; i < count; i++) target[targetOffset + i] = scratch[2 * i]! | (scratch[2 * i + 1]! << 8)
     else for (let i = 0; i < count; i++) target[targetOffset + i] = scratch.readInt32LE(4 * i)
+  }
+
+  /**
+   * SHA-256 of what the cache holds (its tokens and how they split into sentences and documents),
+   * not of the documents' ids: a corpus moved to another project or studio (new ids, same text)
+   * hashes the same, so a run's checkpoints still match it. One pass over the token section.
+   */
+  contentHash(): string {
+    const fd = this.fd
+    if (fd === null) throw badInput(`${this.path} is closed`)
+    const hash = createHash('sha256')
+    hash.update(JSON.stringify({ tokenBytes: this.header.tokenBytes, counts: this.header.counts }))
+    const chunk = Buffer.alloc(4 << 20)
+    const start = this.header.sections.tokens
+    const end = start + this.tokenCount * this.header.tokenBytes
+    for (let position = start; position < end; ) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, end - position), position)
+      if (n === 0) throw badInput(`${this.path} is truncated at byte ${position}`)
+      hash.update(chunk.subarray(0, n))
+      position += n
+    }
+    for (const array of [this.sentenceOffsets, this.documentSentences]) hash.update(new Uint8Array(array.buffer, array.byteOffset, array.byteLength))
+    return hash.digest('hex')
   }
 
   /** One sentence's token ids. */

@@ -188,8 +188,17 @@ export function toFloat32(bytes: Uint8Array): Float32Array {
  * Refuses to resume from a checkpoint written over other data or another tokenizer: the data
  * position and the embeddings would mean something else.
  */
-export function assertResumable(manifest: CheckpointManifest, current: { datasetHash: string | null; tokenizerHash: string | null }): void {
+export function assertResumable(
+  manifest: CheckpointManifest,
+  current: {
+    datasetHash: string | null
+    tokenizerHash: string | null
+    /** The same data's hash as earlier builds computed it (from ids), for checkpoints they wrote. */
+    formerDatasetHash?: string
+  },
+): void {
   for (const key of ['datasetHash', 'tokenizerHash'] as const) {
+    if (key === 'datasetHash' && current.formerDatasetHash !== undefined && manifest.datasetHash === current.formerDatasetHash) continue
     if (manifest[key] !== current[key]) {
       const what = key === 'datasetHash' ? 'dataset' : 'tokenizer'
       throw new StudioError('CONFLICT', `The checkpoint of step ${manifest.step} was written with ${what} hash ${manifest[key]}, but the run now has ${current[key]}; resume needs the same ${what}`)

@@ -74,6 +74,26 @@ describe('token cache', () => {
     expect(statSync(path).size).toBeLessThan(200 + tokens * 2 + (sentences + 1) * 4 + documents.length * 12 + 1000)
   })
 
+  it('hashes the content, not the ids: the same text under new ids hashes the same, other text does not', async () => {
+    const build = async (name: string, docs: readonly { id: number; text: string }[]) => {
+      await buildTokenCache(streamOf(docs), tokenizer, join(dir.path, name), { tokenizerHash: 'abc' })
+      const cache = TokenCache.open(join(dir.path, name))
+      try {
+        return cache.contentHash()
+      } finally {
+        cache.close()
+      }
+    }
+    const original = await build('original.tokens', documents)
+    expect(original).toMatch(/^[0-9a-f]{64}$/)
+    expect(await build('moved.tokens', documents.map((d) => ({ ...d, id: d.id + 1000 })))).toBe(original)
+    const edited = documents.map((d, i) => (i === 3 ? { ...d, text: `${d.text} Kalo.` } : d))
+    expect(await build('edited.tokens', edited)).not.toBe(original)
+    // The same tokens split into documents differently is other data.
+    const merged = [{ id: 1, text: `${documents[0]!.text}\n${documents[1]!.text}` }, ...documents.slice(2)]
+    expect(await build('merged.tokens', merged)).not.toBe(original)
+  })
+
   it('stores int32 ids when the vocabulary exceeds 65,536 tokens', async () => {
     const big = BertTokenizer.fromVocab(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '.', ...Array.from({ length: 70_000 }, (_, i) => `w${i}`)], { lowercase: true })
     const path = join(dir.path, 'big.tokens')

@@ -15,8 +15,8 @@ const cli = join(repoRoot, 'out', 'main', 'cli.js')
 let home: ReturnType<typeof tempDir>
 const env = { ...process.env, STUDIO_BACKEND: 'wasm' }
 
-function run(args: string[]) {
-  const result = spawnSync(process.execPath, [cli, ...args, '--home', home.path], { encoding: 'utf8', env })
+function run(args: string[], at = home.path) {
+  const result = spawnSync(process.execPath, [cli, ...args, '--home', at], { encoding: 'utf8', env })
   const lines = result.stdout.trim().split('\n').filter(Boolean)
   return { status: result.status, lines, last: lines.length ? JSON.parse(lines.at(-1)!) : null, stderr: result.stderr }
 }
@@ -24,8 +24,8 @@ function run(args: string[]) {
 // 96 training examples in batches of 8: 12 steps an epoch, 24 in all; a checkpoint at each validation (every 4 steps).
 const common = ['--task', 'classify', '--epochs', '2', '--batch', '8', '--lr', '1e-3', '--validate-every', '4', '--patience', '0', '--seed', '5']
 
-function series(runId: number): { train: number[]; validation: number[] } {
-  const points = run(['metrics', '--run', String(runId)]).lines.map((line) => JSON.parse(line) as { step: number; split: string; name: string; value: number })
+function series(runId: number, where: string[] = [], at = home.path): { train: number[]; validation: number[] } {
+  const points = run(['metrics', '--run', String(runId), ...where], at).lines.map((line) => JSON.parse(line) as { step: number; split: string; name: string; value: number })
   const of = (split: string, name: string) => points.filter((p) => p.split === split && p.name === name).sort((a, b) => a.step - b.step).map((p) => p.value)
   return { train: of('train', 'loss'), validation: [...of('validation', 'loss'), ...of('validation', 'accuracy')] }
 }
@@ -70,6 +70,24 @@ describe('fine-tuning resume', () => {
     db.close()
     // Only what the last checkpoint holds survives: step 8 (the next would have been 12).
     expect(killed.step).toBe(8)
+
+    // The project moved to another studio (imported twice there, so every id changes) resumes the
+    // same run to the same losses.
+    const file = join(home.path, 'moved.bertstudio')
+    expect(run(['project-export', '--out', file]).status).toBe(0)
+    const other = tempDir()
+    try {
+      for (const name of ['first', 'moved']) expect(run(['project-import', file, '--name', name], other.path).status).toBe(0)
+      const where = ['--project', 'moved']
+      const moved = run(['runs', ...where], other.path).last.runs.find((r: { name: string }) => r.name === 'killed')
+      expect(moved.id).not.toBe(killed.id)
+      const elsewhere = run(['resume', '--run', String(moved.id), ...where], other.path)
+      expect(elsewhere.status, elsewhere.stderr).toBe(0)
+      expect(elsewhere.last).toMatchObject({ status: 'done', step: 24 })
+      expect(series(moved.id, where, other.path)).toEqual(reference)
+    } finally {
+      other.cleanup()
+    }
 
     const resumed = run(['resume', '--run', String(killed.id)])
     expect(resumed.status, resumed.stderr).toBe(0)

@@ -117,6 +117,11 @@ describe('checkpoint format', () => {
     expect(() => assertResumable(checkpoint.manifest, { datasetHash: 'sha256:data', tokenizerHash: 'sha256:new' })).toThrow(
       'The checkpoint of step 1 was written with tokenizer hash sha256:tok, but the run now has sha256:new; resume needs the same tokenizer',
     )
+    // A checkpoint an earlier build wrote carries that build's hash of the same data.
+    expect(() => assertResumable(checkpoint.manifest, { datasetHash: 'sha256:moved', tokenizerHash: 'sha256:tok', formerDatasetHash: 'sha256:data' })).not.toThrow()
+    expect(() => assertResumable(checkpoint.manifest, { datasetHash: 'sha256:moved', tokenizerHash: 'sha256:tok', formerDatasetHash: 'sha256:other' })).toThrow(
+      'The checkpoint of step 1 was written with dataset hash sha256:data, but the run now has sha256:moved; resume needs the same dataset',
+    )
     trainer.dispose()
     model.dispose()
   })

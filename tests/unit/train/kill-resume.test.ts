@@ -14,8 +14,8 @@ const cli = join(repoRoot, 'out', 'main', 'cli.js')
 const corpus = join(repoRoot, 'tests', 'e2e', 'fixtures', 'stories.txt')
 let home: ReturnType<typeof tempDir>
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [cli, ...args, '--home', home.path], {
+function run(args: string[], env: Record<string, string> = {}, at = home.path) {
+  const result = spawnSync(process.execPath, [cli, ...args, '--home', at], {
     encoding: 'utf8',
     env: { ...process.env, STUDIO_BACKEND: 'wasm', ...env },
   })
@@ -30,8 +30,8 @@ const trainArgs = (name: string) => [
   '--dropout', '0.1',
 ]
 
-function losses(runId: number): number[] {
-  const points = run(['metrics', '--run', String(runId)]).lines.map((line) => JSON.parse(line))
+function losses(runId: number, where: string[] = [], at = home.path): number[] {
+  const points = run(['metrics', '--run', String(runId), ...where], {}, at).lines.map((line) => JSON.parse(line))
   return points
     .filter((p) => p.split === 'train' && p.name === 'loss')
     .sort((a, b) => a.step - b.step)
@@ -97,5 +97,29 @@ describe('pre-training resume', () => {
     expect(resumed.last).toMatchObject({ status: 'done', step: 16 })
     const next = run(trainArgs('after-crash'))
     expect(next.last).toMatchObject({ status: 'done', step: 16 })
+  }, 240_000)
+
+  it('resumes a crashed run in another studio after project export and import (every id moved)', () => {
+    const straight = run(trainArgs('straight-moved'))
+    expect(straight.status, straight.stderr).toBe(0)
+    const reference = losses(straight.last.run_id)
+    const crashed = run(trainArgs('crashed-moved'), { STUDIO_FAULT_EXIT_AT_STEP: '6' })
+    expect(crashed.status).not.toBe(0)
+    const file = join(home.path, 'moved.bertstudio')
+    expect(run(['project-export', '--out', file]).status).toBe(0)
+    const other = tempDir()
+    try {
+      // Imported twice: the second copy's corpus, documents, tokenizer and runs all get new ids.
+      for (const name of ['first', 'moved']) expect(run(['project-import', file, '--name', name], {}, other.path).status).toBe(0)
+      const where = ['--project', 'moved']
+      const moved = run(['runs', ...where], {}, other.path).last.runs.find((r: { name: string }) => r.name === 'crashed-moved')
+      expect(moved).toMatchObject({ status: 'crashed', checkpointStep: 4 })
+      const resumed = run(['resume', '--run', String(moved.id), ...where], {}, other.path)
+      expect(resumed.status, resumed.stderr).toBe(0)
+      expect(resumed.last).toMatchObject({ status: 'done', step: 16 })
+      expect(losses(moved.id, where, other.path)).toEqual(reference)
+    } finally {
+      other.cleanup()
+    }
   }, 240_000)
 })

@@ -11,6 +11,7 @@ import type {
   TrainingPlan,
 } from '../../../../src-main/contract/index.ts'
 import { defaultPretrainDropout, defaultPretrainLearningRate } from '../../../../src-main/contract/index.ts'
+import type { ChartSeries } from '../../ui/chart-data.ts'
 import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 
@@ -458,6 +459,14 @@ export class RunMetrics {
 
   find(name: string, split: 'train' | 'validation' = 'train'): MetricSeries | null {
     return this.series.find((series) => series.name === name && series.split === split) ?? null
+  }
+
+  /** Chart lines of the series wanted (name, split, legend label); validation ones drawn sparse. */
+  lines(...wanted: [name: string, split: 'train' | 'validation', label: string][]): ChartSeries[] {
+    return wanted.flatMap(([name, split, label]) => {
+      const series = this.find(name, split)
+      return series ? [{ label, steps: series.steps, values: series.values, sparse: split === 'validation' }] : []
+    })
   }
 
   /** Adds the event's values at its step; `validateEvery` says when to fetch the validation points. */

@@ -2,7 +2,6 @@ import type {
   ArgsOf,
   DatasetInfo,
   ModelPreset,
-  RunProgress,
   RunSummary,
   TaskKind,
   TokenizerInfo,
@@ -11,9 +10,7 @@ import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 import { formatMetric } from '../../ui/chart-data.ts'
 import { defaultFinetuneLearningRate } from '../../../../src-main/contract/index.ts'
-import { configNumber, configString, parseMetricKey, presetHidden } from './runs.svelte.ts'
-
-const REFRESH_MS = 3_000
+import { configNumber, configString, LiveRuns, parseMetricKey, presetHidden } from './runs.svelte.ts'
 
 /** A number input's value: undefined (Svelte) or null when empty or not a number. */
 type MaybeNumber = number | null | undefined
@@ -37,30 +34,25 @@ const PRESET_LAYERS: Record<ModelPreset, number> = { tiny: 2, mini: 4, small: 4,
  * The Fine-tune step: the project's runs (fine-tuned ones listed; pre-trained ones as parents),
  * its datasets and tokenizers, and the latest progress event of each run.
  */
-export class FinetuneState {
-  projectId = $state<number | null>(null)
+export class FinetuneState extends LiveRuns {
   runs = $state.raw<RunSummary[]>([])
   datasets = $state.raw<DatasetInfo[]>([])
   tokenizers = $state.raw<TokenizerInfo[]>([])
-  progress = $state.raw<Record<number, RunProgress>>({})
   selectedId = $state<number | null>(null)
   loaded = $state(false)
-  error = $state<string | null>(null)
 
   list = $derived(this.runs.filter((run) => run.kind === 'finetune'))
   /** Pre-trained (or imported) runs with weights to start from. */
   parents = $derived(this.runs.filter((run) => run.kind === 'pretrain' && run.checkpointStep !== null))
   selected = $derived(this.list.find((run) => run.id === this.selectedId) ?? null)
 
-  private unsubscribe: () => void
-  private refreshedAt = new Map<number, number>()
-
-  constructor() {
-    this.unsubscribe = api.on('run.progress', (progress) => this.onProgress(progress))
+  /** Every kind: the fine-tuning runs, and the pre-trained ones they start from. */
+  protected held(): readonly RunSummary[] {
+    return this.runs
   }
 
-  dispose(): void {
-    this.unsubscribe()
+  protected wants(): boolean {
+    return true
   }
 
   async load(projectId: number): Promise<void> {
@@ -105,57 +97,6 @@ export class FinetuneState {
 
   runName(runId: number | null): string | null {
     return this.runs.find((run) => run.id === runId)?.name ?? null
-  }
-
-  async refresh(runId: number): Promise<RunSummary | null> {
-    this.refreshedAt.set(runId, Date.now())
-    try {
-      const run = await api['runs.get']({ runId })
-      if (run.projectId === this.projectId) this.put(run)
-      return run
-    } catch (error) {
-      this.error = messageOf(error)
-      return null
-    }
-  }
-
-  private onProgress(progress: RunProgress): void {
-    this.progress = { ...this.progress, [progress.runId]: progress }
-    const run = this.runs.find((item) => item.id === progress.runId)
-    if (!run) {
-      if (!this.refreshedAt.has(progress.runId)) void this.refresh(progress.runId)
-      return
-    }
-    this.put({
-      ...run,
-      status: progress.status,
-      step: progress.step,
-      totalSteps: progress.totalSteps ?? run.totalSteps,
-      lastMetrics: { ...run.lastMetrics, ...progress.metrics },
-    })
-    const stale = Date.now() - (this.refreshedAt.get(run.id) ?? 0) > REFRESH_MS
-    if (progress.status !== run.status || stale) void this.refresh(run.id)
-  }
-
-  async pause(runId: number): Promise<void> {
-    await this.act(() => api['runs.pause']({ runId }))
-  }
-
-  async resume(runId: number): Promise<void> {
-    await this.act(() => api['runs.resume']({ runId }))
-  }
-
-  async cancel(runId: number): Promise<void> {
-    await this.act(() => api['runs.cancel']({ runId }))
-  }
-
-  private async act(action: () => Promise<RunSummary>): Promise<void> {
-    this.error = null
-    try {
-      this.put(await action())
-    } catch (error) {
-      this.error = messageOf(error)
-    }
   }
 }
 

@@ -83,20 +83,14 @@ export function configString(config: unknown, key: string): string | null {
 const REFRESH_MS = 3_000
 
 /**
- * A project's pre-training runs, with the latest progress event of each; the corpora and
- * tokenizers the setup form chooses from. One subscription to run.progress feeds the list.
+ * Runs kept current by the run.progress events (one subscription): each event updates its run in
+ * place, and the run is fetched again when its status changes or its copy is a few seconds old (the
+ * event carries no checkpoint, error or finish time). Pause, resume and cancel put the answer back.
  */
-export class RunsState {
+export abstract class LiveRuns {
   projectId = $state<number | null>(null)
-  list = $state.raw<RunSummary[]>([])
-  corpora = $state.raw<Corpus[]>([])
-  tokenizers = $state.raw<TokenizerInfo[]>([])
   progress = $state.raw<Record<number, RunProgress>>({})
-  selectedId = $state<number | null>(null)
-  loaded = $state(false)
   error = $state<string | null>(null)
-
-  selected = $derived(this.list.find((run) => run.id === this.selectedId) ?? null)
 
   private unsubscribe: () => void
   private refreshedAt = new Map<number, number>()
@@ -107,6 +101,86 @@ export class RunsState {
 
   dispose(): void {
     this.unsubscribe()
+  }
+
+  /** The runs this state holds. */
+  protected abstract held(): readonly RunSummary[]
+  /** Whether a run fetched for this project belongs here. */
+  protected abstract wants(run: RunSummary): boolean
+  abstract put(run: RunSummary): void
+
+  async refresh(runId: number): Promise<RunSummary | null> {
+    this.refreshedAt.set(runId, Date.now())
+    try {
+      const run = await api['runs.get']({ runId })
+      if (run.projectId === this.projectId && this.wants(run)) this.put(run)
+      return run
+    } catch (error) {
+      this.error = messageOf(error)
+      return null
+    }
+  }
+
+  private onProgress(progress: RunProgress): void {
+    this.progress = { ...this.progress, [progress.runId]: progress }
+    const run = this.held().find((item) => item.id === progress.runId)
+    if (!run) {
+      // Started elsewhere (another window, the CLI): fetched once to learn its project.
+      if (!this.refreshedAt.has(progress.runId)) void this.refresh(progress.runId)
+      return
+    }
+    this.put({
+      ...run,
+      status: progress.status,
+      step: progress.step,
+      totalSteps: progress.totalSteps ?? run.totalSteps,
+      lastMetrics: { ...run.lastMetrics, ...progress.metrics },
+    })
+    const stale = Date.now() - (this.refreshedAt.get(run.id) ?? 0) > REFRESH_MS
+    if (progress.status !== run.status || stale) void this.refresh(run.id)
+  }
+
+  async pause(runId: number): Promise<void> {
+    await this.act(() => api['runs.pause']({ runId }))
+  }
+
+  async resume(runId: number): Promise<void> {
+    await this.act(() => api['runs.resume']({ runId }))
+  }
+
+  async cancel(runId: number): Promise<void> {
+    await this.act(() => api['runs.cancel']({ runId }))
+  }
+
+  private async act(action: () => Promise<RunSummary>): Promise<void> {
+    this.error = null
+    try {
+      this.put(await action())
+    } catch (error) {
+      this.error = messageOf(error)
+    }
+  }
+}
+
+/**
+ * A project's pre-training runs, with the latest progress event of each; the corpora and
+ * tokenizers the setup form chooses from.
+ */
+export class RunsState extends LiveRuns {
+  list = $state.raw<RunSummary[]>([])
+  corpora = $state.raw<Corpus[]>([])
+  tokenizers = $state.raw<TokenizerInfo[]>([])
+  selectedId = $state<number | null>(null)
+  loaded = $state(false)
+
+  selected = $derived(this.list.find((run) => run.id === this.selectedId) ?? null)
+
+  protected held(): readonly RunSummary[] {
+    return this.list
+  }
+
+  protected wants(run: RunSummary): boolean {
+    return run.kind === 'pretrain'
   }
 
   async load(projectId: number): Promise<void> {
@@ -166,59 +240,6 @@ export class RunsState {
 
   select(runId: number | null): void {
     this.selectedId = runId
-  }
-
-  async refresh(runId: number): Promise<RunSummary | null> {
-    this.refreshedAt.set(runId, Date.now())
-    try {
-      const run = await api['runs.get']({ runId })
-      if (run.projectId === this.projectId && run.kind === 'pretrain') this.put(run)
-      return run
-    } catch (error) {
-      this.error = messageOf(error)
-      return null
-    }
-  }
-
-  private onProgress(progress: RunProgress): void {
-    this.progress = { ...this.progress, [progress.runId]: progress }
-    const run = this.list.find((item) => item.id === progress.runId)
-    if (!run) {
-      // Started elsewhere (another window, the CLI): fetched once to learn its project.
-      if (!this.refreshedAt.has(progress.runId)) void this.refresh(progress.runId)
-      return
-    }
-    this.put({
-      ...run,
-      status: progress.status,
-      step: progress.step,
-      totalSteps: progress.totalSteps ?? run.totalSteps,
-      lastMetrics: { ...run.lastMetrics, ...progress.metrics },
-    })
-    // The event carries no checkpoint, error or finish time: fetched now and then, and at the end.
-    const stale = Date.now() - (this.refreshedAt.get(run.id) ?? 0) > REFRESH_MS
-    if (progress.status !== run.status || stale) void this.refresh(run.id)
-  }
-
-  async pause(runId: number): Promise<void> {
-    await this.act(() => api['runs.pause']({ runId }))
-  }
-
-  async resume(runId: number): Promise<void> {
-    await this.act(() => api['runs.resume']({ runId }))
-  }
-
-  async cancel(runId: number): Promise<void> {
-    await this.act(() => api['runs.cancel']({ runId }))
-  }
-
-  private async act(action: () => Promise<RunSummary>): Promise<void> {
-    this.error = null
-    try {
-      this.put(await action())
-    } catch (error) {
-      this.error = messageOf(error)
-    }
   }
 }
 

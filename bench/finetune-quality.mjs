@@ -6,6 +6,8 @@
 //                          sentiment.csv)
 //   --text-column C        default "text"      --label-column C   default "label"
 //   --seed N               the split's and the studio's seed (default 7)
+//   --seeds N,M,…          several splits (one per seed): each side's mean test accuracy and the mean
+//                          paired difference with its standard error, beside each split's result
 //   --corpus FILE          related text the studio pre-trains Tiny on, one document a line
 //                          (default: resources/samples/topics-corpus.txt)
 //   --pretrain-steps N     pre-training steps (default 400); --pretrain-seq N (default: the studio's)
@@ -475,6 +477,7 @@ async function main() {
       'text-column': { type: 'string', default: 'text' },
       'label-column': { type: 'string', default: 'label' },
       seed: { type: 'string', default: '7' },
+      seeds: { type: 'string' },
       corpus: { type: 'string' },
       'pretrain-steps': { type: 'string', default: '400' },
       'pretrain-seq': { type: 'string' },
@@ -488,57 +491,90 @@ async function main() {
     strict: true,
   })
   if (values.cli) cliPath = resolve(values.cli)
-  const seed = Number(values.seed)
+  const seeds = (values.seeds ?? values.seed).split(',').map((text) => {
+    const seed = Number(text)
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed and --seeds take non-negative integers, got "${text}"`)
+    return seed
+  })
   const steps = Number(values['pretrain-steps'])
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got "${values.seed}"`)
   if (!Number.isSafeInteger(steps) || steps < 1) throw new Error(`--pretrain-steps must be a positive integer, got "${values['pretrain-steps']}"`)
   const samples = join(root, 'resources', 'samples')
   const files = (values.data ?? [join(samples, 'topics.csv'), join(samples, 'sentiment.csv')]).map((f) => resolve(f))
   const corpus = resolve(values.corpus ?? join(samples, 'topics-corpus.txt'))
+  const labelled = files.map((path) => ({ path, rows: readLabelled(path, values['text-column'], values['label-column']) }))
 
-  const datasets = files.map((path) => {
-    const rows = readLabelled(path, values['text-column'], values['label-column'])
-    const split = stratifiedSplit(rows.map((r) => r.label), [0.8, 0.1, 0.1], seed)
-    const result = { data: path, rows: rows.length, classes: [...new Set(rows.map((r) => r.label))].sort(), split: { train: split[0].length, validation: split[1].length, test: split[2].length } }
-    const base = baseline(rows, split)
-    const sk = values['no-sklearn'] ? null : sklearnBaseline(rows, split)
-    if (sk && !sk.error) sk.prediction_agreement = sk.predictions.filter((p, i) => p === base.predictions[i]).length / base.predictions.length
-    if (sk) delete sk.predictions
-    delete base.predictions
-    return { rows, split, result: { ...result, baseline: base, ...(sk ? { sklearn: sk } : {}) } }
-  })
+  // One split per seed; each is scored by the baseline and (unless --baseline-only) by the studio,
+  // which pre-trains once (or reuses --from) and fine-tunes on each split with that seed.
+  const splitsFor = (seed) =>
+    labelled.map(({ path, rows }) => {
+      const split = stratifiedSplit(rows.map((r) => r.label), [0.8, 0.1, 0.1], seed)
+      const result = { data: path, rows: rows.length, classes: [...new Set(rows.map((r) => r.label))].sort(), split: { train: split[0].length, validation: split[1].length, test: split[2].length } }
+      const base = baseline(rows, split)
+      const sk = values['no-sklearn'] ? null : sklearnBaseline(rows, split)
+      if (sk && !sk.error) sk.prediction_agreement = sk.predictions.filter((p, i) => p === base.predictions[i]).length / base.predictions.length
+      if (sk) delete sk.predictions
+      delete base.predictions
+      return { rows, split, result: { ...result, baseline: base, ...(sk ? { sklearn: sk } : {}) } }
+    })
 
-  const output = { bench: 'finetune', seed, datasets: datasets.map((d) => d.result) }
-  if (!values['baseline-only']) {
-    if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first (or pass --baseline-only)`)
-    const home = values.home ? resolve(values.home) : mkdtempSync(join(tmpdir(), 'bench-finetune-'))
-    try {
-      let fromRun = values.from
-      if (fromRun === undefined) {
-        output.pretrain = await pretrain(home, corpus, { steps, seed, seq: values['pretrain-seq'] })
-        fromRun = String(output.pretrain.run_id)
-      } else output.pretrain = { run_id: Number(fromRun), reused: true }
-      for (const [i, { rows, split, result }] of datasets.entries()) {
-        try {
-          const extraArgs = values['finetune-args'].split(/\s+/).filter(Boolean)
-          result.studio = await studioOn(home, rows, split, fromRun, seed, `${i}-${basename(result.data, extname(result.data))}`, extraArgs)
-          const b = result.baseline.test
-          const s = result.studio.test
-          result.comparison = {
-            accuracy_difference: s.accuracy - b.accuracy,
-            accuracy_ratio: s.accuracy / b.accuracy,
-            macro_f1_difference: s.macro_f1 - b.macro_f1,
-            studio_beats_baseline: s.accuracy > b.accuracy,
+  const runs = []
+  let pretrained = null
+  const home = values['baseline-only'] ? null : values.home ? resolve(values.home) : mkdtempSync(join(tmpdir(), 'bench-finetune-'))
+  try {
+    if (home !== null && !existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first (or pass --baseline-only)`)
+    for (const seed of seeds) {
+      const datasets = splitsFor(seed)
+      if (home !== null) {
+        if (pretrained === null) pretrained = values.from === undefined ? await pretrain(home, corpus, { steps, seed, seq: values['pretrain-seq'] }) : { run_id: Number(values.from), reused: true }
+        for (const [i, { rows, split, result }] of datasets.entries()) {
+          try {
+            const extraArgs = values['finetune-args'].split(/\s+/).filter(Boolean)
+            result.studio = await studioOn(home, rows, split, String(pretrained.run_id), seed, `${i}-${basename(result.data, extname(result.data))}-s${seed}`, extraArgs)
+            const b = result.baseline.test
+            const s = result.studio.test
+            result.comparison = {
+              accuracy_difference: s.accuracy - b.accuracy,
+              accuracy_ratio: s.accuracy / b.accuracy,
+              macro_f1_difference: s.macro_f1 - b.macro_f1,
+              studio_beats_baseline: s.accuracy > b.accuracy,
+            }
+          } catch (error) {
+            result.studio = { error: error.message }
           }
-        } catch (error) {
-          result.studio = { error: error.message }
         }
       }
-    } finally {
-      if (!values.home) rmSync(home, { recursive: true, force: true })
+      runs.push({ seed, datasets: datasets.map((d) => d.result) })
     }
+  } finally {
+    if (home !== null && !values.home) rmSync(home, { recursive: true, force: true })
   }
+  const output = runs.length === 1 ? { bench: 'finetune', ...runs[0] } : { bench: 'finetune', seeds, splits: runs, summary: summarise(runs) }
+  if (pretrained) output.pretrain = pretrained
   process.stdout.write(`${JSON.stringify(output)}\n`)
+}
+
+/** Over several splits, per data file: the mean test accuracy of each side and of their paired difference. */
+export function summarise(runs) {
+  const mean = (values) => values.reduce((sum, value) => sum + value, 0) / values.length
+  return runs[0].datasets.map(({ data }, i) => {
+    const results = runs.map((run) => run.datasets[i])
+    const scored = results.filter((result) => result.studio && !result.studio.error)
+    const differences = scored.map((result) => result.studio.test.accuracy - result.baseline.test.accuracy)
+    return {
+      data,
+      splits: results.length,
+      baseline_accuracy: mean(results.map((result) => result.baseline.test.accuracy)),
+      ...(scored.length > 0
+        ? {
+            studio_accuracy: mean(scored.map((result) => result.studio.test.accuracy)),
+            accuracy_difference: mean(differences),
+            // The spread of the paired differences: their standard error over the splits.
+            accuracy_difference_se: differences.length > 1 ? Math.sqrt(differences.reduce((sum, d) => sum + (d - mean(differences)) ** 2, 0) / (differences.length - 1) / differences.length) : null,
+            studio_wins: differences.filter((d) => d > 0).length,
+          }
+        : {}),
+    }
+  })
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -175,4 +175,39 @@ describe('the fine-tuning quality baseline', () => {
     expect(topics!.baseline.test.accuracy).toBeGreaterThanOrEqual(0.95)
     expect(noise!.baseline.test.accuracy).toBeLessThan(0.6)
   })
+
+  it('scores several splits with --seeds: one result per split and their mean', () => {
+    const result = bench('--data', join(samples, 'sentiment.csv'), '--seeds', '3,4,5') as unknown as {
+      seeds: number[]
+      splits: { seed: number; datasets: { baseline: { test: { accuracy: number } } }[] }[]
+      summary: { splits: number; baseline_accuracy: number; studio_accuracy?: number }[]
+    }
+    expect(result.seeds).toEqual([3, 4, 5])
+    expect(result.splits.map((split) => split.seed)).toEqual([3, 4, 5])
+    const accuracies = result.splits.map((split) => split.datasets[0]!.baseline.test.accuracy)
+    // Three different splits: not all scored alike (the test rows differ), and the summary is their mean.
+    expect(new Set(accuracies).size).toBeGreaterThan(1)
+    expect(result.summary[0]!.splits).toBe(3)
+    expect(result.summary[0]!.baseline_accuracy).toBeCloseTo(accuracies.reduce((a, b) => a + b, 0) / 3, 12)
+    // Baseline only: no studio numbers to average.
+    expect(result.summary[0]!.studio_accuracy).toBeUndefined()
+  })
+
+  it('summarises the studio against the baseline over splits as paired differences', async () => {
+    // @ts-expect-error: a plain ES module without types
+    const { summarise } = (await import('../../../bench/finetune-quality.mjs')) as { summarise: (runs: unknown[]) => Record<string, number | null>[] }
+    const split = (baseline: number, studio: number | null) => ({
+      datasets: [{ data: 'x.csv', baseline: { test: { accuracy: baseline } }, ...(studio === null ? { studio: { error: 'failed' } } : { studio: { test: { accuracy: studio } } }) }],
+    })
+    const [summary] = summarise([split(0.7, 0.75), split(0.8, 0.78), split(0.6, 0.66), split(0.9, null)])
+    expect(summary!.splits).toBe(4)
+    expect(summary!.baseline_accuracy).toBeCloseTo(0.75, 12)
+    // The failed split counts for the baseline's mean only.
+    expect(summary!.studio_accuracy).toBeCloseTo((0.75 + 0.78 + 0.66) / 3, 12)
+    expect(summary!.accuracy_difference).toBeCloseTo((0.05 - 0.02 + 0.06) / 3, 12)
+    const d = [0.05, -0.02, 0.06]
+    const m = d.reduce((a, b) => a + b) / 3
+    expect(summary!.accuracy_difference_se).toBeCloseTo(Math.sqrt(d.reduce((a, b) => a + (b - m) ** 2, 0) / 2 / 3), 12)
+    expect(summary!.studio_wins).toBe(2)
+  })
 })

@@ -10,7 +10,7 @@ import { api } from '../api.ts'
 import { messageOf } from '../format.ts'
 import { formatMetric } from '../../ui/chart-data.ts'
 import { defaultFinetuneLearningRate } from '../../../../src-main/contract/index.ts'
-import { configNumber, configString, LiveRuns, parseMetricKey, presetHidden } from './runs.svelte.ts'
+import { configNumber, configString, LiveRuns, MODEL_PRESETS, parseMetricKey, presetHidden } from './runs.svelte.ts'
 
 /** A number input's value: undefined (Svelte) or null when empty or not a number. */
 type MaybeNumber = number | null | undefined
@@ -27,8 +27,6 @@ export function modelShape(run: RunSummary): { hidden: number | null; layers: nu
 export function defaultLearningRate(hidden: number | null, preset: ModelPreset | null): number {
   return defaultFinetuneLearningRate(hidden ?? presetHidden(preset))
 }
-
-const PRESET_LAYERS: Record<ModelPreset, number> = { tiny: 2, mini: 4, small: 4, medium: 8, base: 12 }
 
 /**
  * The Fine-tune step: the project's runs (fine-tuned ones listed; pre-trained ones as parents),
@@ -148,7 +146,7 @@ export class FinetuneForm {
   parentRun = $derived(this.parent === 'random' ? null : (this.inputs().parents.find((run) => run.id === this.parent) ?? null))
   tokenizer = $derived(this.inputs().tokenizers.find((tokenizer) => tokenizer.id === this.tokenizerId) ?? null)
   task = $derived(this.dataset?.task ?? 'classify')
-  layers = $derived(this.parentRun ? (modelShape(this.parentRun).layers ?? 12) : PRESET_LAYERS[this.preset])
+  layers = $derived(this.parentRun ? (modelShape(this.parentRun).layers ?? 12) : (MODEL_PRESETS.find((preset) => preset.id === this.preset)?.layers ?? 12))
   defaultSeqLength = $derived.by(() => {
     if (this.task === 'qa') return 384
     return (this.parentRun ? configNumber(this.parentRun.config, 'seqLength') : null) ?? 128

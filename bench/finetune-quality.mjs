@@ -347,41 +347,13 @@ export function baseline(rows, split) {
   }
 }
 
-// scikit-learn with the same settings, as an independent check of the hand-written baseline.
-const SKLEARN = `
-import json, sys
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
-d = json.load(sys.stdin)
-def fit(texts, y, C):
-    v = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
-    m = LogisticRegression(C=C, max_iter=5000, tol=1e-6).fit(v.fit_transform(texts), y)
-    return v, m
-grid = []
-for C in d['grid']:
-    v, m = fit(d['train']['texts'], d['train']['labels'], C)
-    p = m.predict(v.transform(d['validation']['texts']))
-    grid.append({'C': C, 'accuracy': accuracy_score(d['validation']['labels'], p), 'macro_f1': f1_score(d['validation']['labels'], p, average='macro')})
-best = grid[0]
-for g in grid[1:]:
-    if g['macro_f1'] > best['macro_f1'] or (g['macro_f1'] == best['macro_f1'] and g['accuracy'] > best['accuracy']):
-        best = g
-v, m = fit(d['train']['texts'] + d['validation']['texts'], d['train']['labels'] + d['validation']['labels'], best['C'])
-p = m.predict(v.transform(d['test']['texts']))
-import sklearn
-print(json.dumps({'version': sklearn.__version__, 'C': best['C'], 'validation': grid,
-  'test': {'accuracy': accuracy_score(d['test']['labels'], p), 'macro_f1': f1_score(d['test']['labels'], p, average='macro')},
-  'predictions': list(p)}))
-`
-
-/** The same baseline in scikit-learn when /usr/bin/python3 has it; null otherwise. */
+/** The same baseline in scikit-learn (bench/sklearn_baseline.py) when /usr/bin/python3 has it; null otherwise. */
 export function sklearnBaseline(rows, split) {
   const python = '/usr/bin/python3'
   if (!existsSync(python) || spawnSync(python, ['-c', 'import sklearn'], { stdio: 'ignore' }).status !== 0) return null
   const part = (indices) => ({ texts: indices.map((i) => rows[i].text), labels: indices.map((i) => rows[i].label) })
   const [train, validation, test] = split.map(part)
-  const result = spawnSync(python, ['-c', SKLEARN], { input: JSON.stringify({ grid: C_GRID, train, validation, test }), encoding: 'utf8', maxBuffer: 1 << 28 })
+  const result = spawnSync(python, [join(here, 'sklearn_baseline.py')], { input: JSON.stringify({ grid: C_GRID, train, validation, test }), encoding: 'utf8', maxBuffer: 1 << 28 })
   if (result.status !== 0) return { error: result.stderr.trim().split('\n').pop() }
   return JSON.parse(result.stdout)
 }
@@ -560,6 +532,7 @@ export function summarise(runs) {
     const results = runs.map((run) => run.datasets[i])
     const scored = results.filter((result) => result.studio && !result.studio.error)
     const differences = scored.map((result) => result.studio.test.accuracy - result.baseline.test.accuracy)
+    const difference = scored.length > 0 ? mean(differences) : null
     return {
       data,
       splits: results.length,
@@ -567,9 +540,9 @@ export function summarise(runs) {
       ...(scored.length > 0
         ? {
             studio_accuracy: mean(scored.map((result) => result.studio.test.accuracy)),
-            accuracy_difference: mean(differences),
+            accuracy_difference: difference,
             // The spread of the paired differences: their standard error over the splits.
-            accuracy_difference_se: differences.length > 1 ? Math.sqrt(differences.reduce((sum, d) => sum + (d - mean(differences)) ** 2, 0) / (differences.length - 1) / differences.length) : null,
+            accuracy_difference_se: differences.length > 1 ? Math.sqrt(differences.reduce((sum, d) => sum + (d - difference) ** 2, 0) / (differences.length - 1) / differences.length) : null,
             studio_wins: differences.filter((d) => d > 0).length,
           }
         : {}),

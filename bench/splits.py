@@ -3,20 +3,18 @@
 
 For each split seed: 10% of every class held out as test (by random.Random(1000 + seed)), the rest
 training; the folder DIR/sSEED gets train/test .jsonl (rows of the tokenized file) and .labels. The
-baseline is bench/finetune-quality.mjs's (word 1-2-grams, sublinear tf, multinomial LR), its C chosen
-on the rows pytorch_finetune.py holds out as validation for its seed 7, then refitted on all training
-rows. One JSON line per split.
+baseline is bench/sklearn_baseline.py's (the benchmark's), its C chosen on the rows
+pytorch_finetune.py holds out as validation for its seed 7, then refitted on all training rows. One JSON line per split.
 
   bert-studio tokenize --tokenizer T --input texts.txt --max-length 512 --output all.jsonl   # one text a line, CSV order
   /usr/bin/python3 bench/splits.py --csv data.csv --tokenized all.jsonl --out DIR --seeds 1,2,3
   /usr/bin/python3 bench/pytorch_finetune.py --model HF_DIR --data DIR/s1 --seeds 7
 """
-import argparse, csv, json, random
+import argparse, csv, json, random, sys
 from pathlib import Path
 
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sklearn_baseline import baseline  # noqa: E402
 
 
 def main():
@@ -33,13 +31,7 @@ def main():
     if len(tokenized) != len(rows):
         raise SystemExit(f"{args.tokenized} has {len(tokenized)} lines, {args.csv} {len(rows)} rows")
     grid = [float(c) for c in args.grid.split(",")]
-    texts = lambda part: [rows[i]["text"] for i in part]
-    labels = lambda part: [rows[i]["label"] for i in part]
-
-    def fit(part, C):
-        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
-        model = LogisticRegression(C=C, max_iter=5000, tol=1e-6).fit(vectorizer.fit_transform(texts(part)), labels(part))
-        return lambda other: model.predict(vectorizer.transform(texts(other)))
+    part = lambda indices: {"texts": [rows[i]["text"] for i in indices], "labels": [rows[i]["label"] for i in indices]}
 
     for seed in [int(s) for s in args.seeds.split(",")]:
         rng = random.Random(1000 + seed)
@@ -57,22 +49,17 @@ def main():
         train.sort()
         folder = Path(args.out) / f"s{seed}"
         folder.mkdir(parents=True, exist_ok=True)
-        for name, part in (("train", train), ("test", test)):
-            (folder / f"{name}.jsonl").write_text("".join(tokenized[i] + "\n" for i in part))
-            (folder / f"{name}.labels").write_text("\n".join(rows[i]["label"] for i in part) + "\n")
+        for name, indices in (("train", train), ("test", test)):
+            (folder / f"{name}.jsonl").write_text("".join(tokenized[i] + "\n" for i in indices))
+            (folder / f"{name}.labels").write_text("\n".join(rows[i]["label"] for i in indices) + "\n")
         # pytorch_finetune.py's validation rows for its seed 7: the baseline chooses C on the same rows.
         order = list(range(len(train)))
         random.Random(7).shuffle(order)
         validation = [train[j] for j in order[: len(order) // 10]]
         rest = [train[j] for j in order[len(order) // 10 :]]
-        scores = {}
-        for C in grid:
-            guessed = fit(rest, C)(validation)
-            scores[C] = (f1_score(labels(validation), guessed, average="macro"), accuracy_score(labels(validation), guessed), -C)
-        best = max(grid, key=scores.__getitem__)  # macro F1, then accuracy, then the smaller C
-        predicted = fit(train, best)(test)
-        print(json.dumps({"split": seed, "folder": str(folder), "train": len(train), "test": len(test), "C": best,
-                          "tfidf_accuracy": accuracy_score(labels(test), predicted), "tfidf_macro_f1": f1_score(labels(test), predicted, average="macro")}), flush=True)
+        result = baseline(part(rest), part(validation), part(test), grid)
+        print(json.dumps({"split": seed, "folder": str(folder), "train": len(train), "test": len(test), "C": result["C"],
+                          "tfidf_accuracy": result["test"]["accuracy"], "tfidf_macro_f1": result["test"]["macro_f1"]}), flush=True)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,6 @@ export class FinetuneState extends LiveRuns {
     return this.runs
   }
 
-  protected wants(): boolean {
-    return true
-  }
-
   async load(projectId: number): Promise<void> {
     this.projectId = projectId
     this.error = null

@@ -105,8 +105,10 @@ export abstract class LiveRuns {
 
   /** The runs this state holds. */
   protected abstract held(): readonly RunSummary[]
-  /** Whether a run fetched for this project belongs here. */
-  protected abstract wants(run: RunSummary): boolean
+  /** Whether a run fetched for this project belongs here (every kind, unless a subclass says otherwise). */
+  protected wants(_run: RunSummary): boolean {
+    return true
+  }
   abstract put(run: RunSummary): void
 
   async refresh(runId: number): Promise<RunSummary | null> {
@@ -179,7 +181,7 @@ export class RunsState extends LiveRuns {
     return this.list
   }
 
-  protected wants(run: RunSummary): boolean {
+  protected override wants(run: RunSummary): boolean {
     return run.kind === 'pretrain'
   }
 

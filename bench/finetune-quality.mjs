@@ -18,6 +18,7 @@
 //                          the output records them, and a result with any is not the defaults'
 //   --baseline-only        only the TF-IDF + logistic regression baseline
 //   --no-sklearn           skip the scikit-learn cross-check (run when /usr/bin/python3 has it)
+//   --warm-start-check     also fit the baseline with every C from zero: time, iterations and agreement side by side
 //
 // The split is stratified 80/10/10 (train/validation/test) by label, seeded. The baseline picks C on
 // the validation rows, then is refitted on train+validation with that C; the studio is given the
@@ -110,242 +111,41 @@ export function stratifiedSplit(labels, fractions, seed) {
   return splits.map((split) => split.sort((a, b) => a - b))
 }
 
-// ---------------------------------------------------------------- TF-IDF
+// ---------------------------------------------------------------- baseline
 
-// scikit-learn's default analyser: lower case, tokens of two or more word characters.
-const TOKEN = /[\p{L}\p{N}\p{M}_]{2,}/gu
-
-function ngrams(text) {
-  const words = text.toLowerCase().match(TOKEN) ?? []
-  const grams = [...words]
-  for (let i = 0; i + 1 < words.length; i++) grams.push(`${words[i]} ${words[i + 1]}`)
-  return grams
+/** The studio's own baseline (src-main/core/train/baseline.ts), from the build. */
+function core() {
+  const built = join(root, 'out', 'main', 'bench.js')
+  if (!existsSync(built)) throw new Error(`${built} is missing: run npm run build first`)
+  return require(built)
 }
 
 /**
- * TF-IDF as scikit-learn's TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)): word unigrams
- * and bigrams, tf → 1 + ln(tf), smoothed idf ln((1 + n) / (1 + df)) + 1, rows l2-normalised.
- * Terms come from the texts it is fitted on; others are ignored when transforming.
+ * TF-IDF + logistic regression as the studio computes it beside every evaluation: C chosen on
+ * validation, refitted on train+validation. `warmStart: false` fits every C from zero (the
+ * --warm-start-check comparison).
  */
-export class TfidfVectorizer {
-  fit(texts) {
-    const df = new Map()
-    for (const text of texts) for (const gram of new Set(ngrams(text))) df.set(gram, (df.get(gram) ?? 0) + 1)
-    const terms = [...df.keys()].sort()
-    this.vocabulary = new Map(terms.map((t, i) => [t, i]))
-    this.idf = Float64Array.from(terms, (t) => Math.log((1 + texts.length) / (1 + df.get(t))) + 1)
-    return this
-  }
-
-  /** Sparse rows: {indices: Int32Array, values: Float64Array}, indices ascending. */
-  transform(texts) {
-    return texts.map((text) => {
-      const counts = new Map()
-      for (const gram of ngrams(text)) {
-        const j = this.vocabulary.get(gram)
-        if (j !== undefined) counts.set(j, (counts.get(j) ?? 0) + 1)
-      }
-      const indices = Int32Array.from([...counts.keys()].sort((a, b) => a - b))
-      const values = Float64Array.from(indices, (j) => (1 + Math.log(counts.get(j))) * this.idf[j])
-      const norm = Math.hypot(...values)
-      if (norm > 0) for (let i = 0; i < values.length; i++) values[i] /= norm
-      return { indices, values }
-    })
-  }
-
-  get size() {
-    return this.vocabulary.size
-  }
-}
-
-// ---------------------------------------------------------------- multinomial logistic regression
-
-// Hand-written: the JavaScript packages for logistic regression (ml-logistic-regression and the
-// like) are dense, one-vs-rest and trained by fixed-step gradient descent, so on a TF-IDF matrix
-// of tens of thousands of columns they are slow and do not converge to the regularised optimum
-// that scikit-learn's baseline reaches. This is the same objective scikit-learn minimises:
-//   C · Σ_i −log softmax(W x_i + b)[y_i] + ½‖W‖²   (intercept not penalised)
-// solved by L-BFGS with a backtracking (Armijo) line search.
-
-/** Loss and gradient of the objective at theta = [W (features × classes, row-major), b (classes)]. */
-function objective(theta, rows, targets, classes, features, C) {
-  const K = classes
-  const bias = features * K
-  const gradient = new Float64Array(theta.length)
-  const logits = new Float64Array(K)
-  let loss = 0
-  for (let r = 0; r < rows.length; r++) {
-    const { indices, values } = rows[r]
-    for (let k = 0; k < K; k++) logits[k] = theta[bias + k]
-    for (let n = 0; n < indices.length; n++) {
-      const base = indices[n] * K
-      const v = values[n]
-      for (let k = 0; k < K; k++) logits[k] += theta[base + k] * v
-    }
-    let max = -Infinity
-    for (let k = 0; k < K; k++) if (logits[k] > max) max = logits[k]
-    let sum = 0
-    for (let k = 0; k < K; k++) sum += Math.exp(logits[k] - max)
-    const logSum = max + Math.log(sum)
-    loss += C * (logSum - logits[targets[r]])
-    for (let k = 0; k < K; k++) {
-      const residual = C * (Math.exp(logits[k] - logSum) - (k === targets[r] ? 1 : 0))
-      gradient[bias + k] += residual
-      for (let n = 0; n < indices.length; n++) gradient[indices[n] * K + k] += residual * values[n]
-    }
-  }
-  for (let i = 0; i < bias; i++) {
-    loss += 0.5 * theta[i] * theta[i]
-    gradient[i] += theta[i]
-  }
-  return { loss, gradient }
-}
-
-const dot = (a, b) => {
-  let s = 0
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i]
-  return s
-}
-
-/** Minimises f by L-BFGS (history m); stops when the largest gradient entry is below tol. */
-function lbfgs(f, theta, { m = 10, maxIterations = 1000, tol = 1e-5 } = {}) {
-  let { loss, gradient } = f(theta)
-  const history = []
-  let iteration = 0
-  for (; iteration < maxIterations; iteration++) {
-    let gmax = 0
-    for (const g of gradient) gmax = Math.max(gmax, Math.abs(g))
-    if (gmax < tol) break
-    // Two-loop recursion: direction = −H·g.
-    const q = Float64Array.from(gradient)
-    const alphas = []
-    for (let i = history.length - 1; i >= 0; i--) {
-      const { s, y, rho } = history[i]
-      const alpha = rho * dot(s, q)
-      alphas[i] = alpha
-      for (let j = 0; j < q.length; j++) q[j] -= alpha * y[j]
-    }
-    const last = history[history.length - 1]
-    const gamma = last ? dot(last.s, last.y) / dot(last.y, last.y) : 1 / Math.max(1, Math.sqrt(dot(gradient, gradient)))
-    for (let j = 0; j < q.length; j++) q[j] *= gamma
-    for (let i = 0; i < history.length; i++) {
-      const { s, y, rho } = history[i]
-      const beta = rho * dot(y, q)
-      for (let j = 0; j < q.length; j++) q[j] += s[j] * (alphas[i] - beta)
-    }
-    const direction = q.map((v) => -v)
-    let slope = dot(direction, gradient)
-    if (slope >= 0) {
-      // Not a descent direction (curvature information went stale): restart from steepest descent.
-      history.length = 0
-      for (let j = 0; j < direction.length; j++) direction[j] = -gradient[j]
-      slope = -dot(gradient, gradient)
-    }
-    let step = 1
-    let next
-    let trial
-    for (let tries = 0; ; tries++) {
-      trial = theta.map((v, j) => v + step * direction[j])
-      next = f(trial)
-      if (next.loss <= loss + 1e-4 * step * slope || tries >= 40) break
-      step *= 0.5
-    }
-    const s = trial.map((v, j) => v - theta[j])
-    const y = next.gradient.map((v, j) => v - gradient[j])
-    const sy = dot(s, y)
-    if (sy > 1e-12) {
-      history.push({ s, y, rho: 1 / sy })
-      if (history.length > m) history.shift()
-    }
-    const improvement = loss - next.loss
-    theta = trial
-    loss = next.loss
-    gradient = next.gradient
-    if (improvement >= 0 && improvement <= 1e-12 * Math.max(1, Math.abs(loss))) break
-  }
-  return { theta, loss, iterations: iteration }
-}
-
-export class LogisticRegression {
-  constructor({ C = 1 } = {}) {
-    this.C = C
-  }
-
-  fit(rows, targets, classes, features) {
-    const theta0 = new Float64Array(features * classes + classes)
-    const result = lbfgs((theta) => objective(theta, rows, targets, classes, features, this.C), theta0)
-    Object.assign(this, { theta: result.theta, classes, features, iterations: result.iterations, loss: result.loss })
-    return this
-  }
-
-  predict(rows) {
-    const K = this.classes
-    const bias = this.features * K
-    return rows.map(({ indices, values }) => {
-      const logits = Array.from({ length: K }, (_, k) => this.theta[bias + k])
-      for (let n = 0; n < indices.length; n++) for (let k = 0; k < K; k++) logits[k] += this.theta[indices[n] * K + k] * values[n]
-      let best = 0
-      for (let k = 1; k < K; k++) if (logits[k] > logits[best]) best = k
-      return best
-    })
-  }
-}
-
-// ---------------------------------------------------------------- metrics
-
-export function scores(truth, predicted, classes) {
-  let correct = 0
-  const tp = new Array(classes).fill(0)
-  const fp = new Array(classes).fill(0)
-  const fn = new Array(classes).fill(0)
-  truth.forEach((t, i) => {
-    const p = predicted[i]
-    if (t === p) {
-      correct++
-      tp[t]++
-    } else {
-      fp[p]++
-      fn[t]++
-    }
-  })
-  const f1 = tp.map((x, k) => (2 * x + fp[k] + fn[k] === 0 ? 0 : (2 * x) / (2 * x + fp[k] + fn[k])))
-  return { accuracy: correct / truth.length, macro_f1: f1.reduce((a, b) => a + b, 0) / classes }
-}
-
-// ---------------------------------------------------------------- baseline
-
-export const C_GRID = [0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000]
-
-/** TF-IDF + logistic regression: C chosen on validation (macro F1, then accuracy, then the smaller C), refitted on train+validation. */
-export function baseline(rows, split) {
+export async function baseline(rows, split, { warmStart = true } = {}) {
+  const { tfidfBaseline, BASELINE_METHOD } = core()
   const labelNames = [...new Set(rows.map((r) => r.label))].sort()
   const classOf = new Map(labelNames.map((l, i) => [l, i]))
-  const pick = (indices) => ({ texts: indices.map((i) => rows[i].text), targets: indices.map((i) => classOf.get(rows[i].label)) })
-  const [train, validation, test] = split.map(pick)
-  const started = performance.now()
-  const vectorizer = new TfidfVectorizer().fit(train.texts)
-  const trainX = vectorizer.transform(train.texts)
-  const validationX = vectorizer.transform(validation.texts)
-  const grid = C_GRID.map((C) => {
-    const model = new LogisticRegression({ C }).fit(trainX, train.targets, labelNames.length, vectorizer.size)
-    return { C, ...scores(validation.targets, model.predict(validationX), labelNames.length), iterations: model.iterations }
-  })
-  const best = grid.reduce((a, b) => (b.macro_f1 > a.macro_f1 || (b.macro_f1 === a.macro_f1 && b.accuracy > a.accuracy) ? b : a))
-  const fitTexts = [...train.texts, ...validation.texts]
-  const refit = new TfidfVectorizer().fit(fitTexts)
-  const model = new LogisticRegression({ C: best.C }).fit(refit.transform(fitTexts), [...train.targets, ...validation.targets], labelNames.length, refit.size)
-  const predicted = model.predict(refit.transform(test.texts))
+  const [train, validation, test] = split.map((indices) => indices.map((i) => ({ text: rows[i].text, label: classOf.get(rows[i].label) })))
+  const outcome = await tfidfBaseline({ train, validation, test }, labelNames.length, { warmStart })
   return {
-    method: 'tfidf(word 1-2 grams, sublinear tf, l2) + multinomial logistic regression (L2, L-BFGS)',
-    C: best.C,
-    validation: grid,
+    method: BASELINE_METHOD,
+    C: outcome.C,
+    validation: outcome.validation,
     fit_on: 'train+validation',
-    features: refit.size,
-    test: scores(test.targets, predicted, labelNames.length),
-    predictions: predicted.map((k) => labelNames[k]),
-    seconds: (performance.now() - started) / 1000,
+    features: outcome.features,
+    test: { accuracy: outcome.metrics.accuracy, macro_f1: outcome.metrics.macro_f1 },
+    predictions: outcome.predictions.map((k) => labelNames[k]),
+    seconds: outcome.seconds,
+    warm_start: warmStart,
   }
 }
+
+/** The C grid the baseline tries (the same for scikit-learn's cross-check). */
+const grid = () => [...core().C_GRID]
 
 /** The same baseline in scikit-learn (bench/sklearn_baseline.py) when /usr/bin/python3 has it; null otherwise. */
 export function sklearnBaseline(rows, split) {
@@ -353,7 +153,7 @@ export function sklearnBaseline(rows, split) {
   if (!existsSync(python) || spawnSync(python, ['-c', 'import sklearn'], { stdio: 'ignore' }).status !== 0) return null
   const part = (indices) => ({ texts: indices.map((i) => rows[i].text), labels: indices.map((i) => rows[i].label) })
   const [train, validation, test] = split.map(part)
-  const result = spawnSync(python, [join(here, 'sklearn_baseline.py')], { input: JSON.stringify({ grid: C_GRID, train, validation, test }), encoding: 'utf8', maxBuffer: 1 << 28 })
+  const result = spawnSync(python, [join(here, 'sklearn_baseline.py')], { input: JSON.stringify({ grid: grid(), train, validation, test }), encoding: 'utf8', maxBuffer: 1 << 28 })
   if (result.status !== 0) return { error: result.stderr.trim().split('\n').pop() }
   return JSON.parse(result.stdout)
 }
@@ -425,7 +225,7 @@ async function studioOn(home, rows, split, fromRun, seed, name, extraArgs) {
   writeCsv(trainPath, trainValidation)
   writeCsv(testPath, test)
   const finetune = await cli(home, ['finetune', '--task', 'classify', '--data', trainPath, '--text-column', 'text', '--label-column', 'label', '--from', String(fromRun), '--seed', String(seed), '--name', `bench-${name}-${stamp}`, ...extraArgs])
-  const evaluation = await cli(home, ['eval', '--run', String(finetune.run_id), '--data', testPath, '--text-column', 'text', '--label-column', 'label'])
+  const evaluation = await cli(home, ['eval', '--run', String(finetune.run_id), '--data', testPath, '--text-column', 'text', '--label-column', 'label', '--no-baseline'])
   return {
     finetune_run: finetune.run_id,
     defaults: extraArgs.length === 0,
@@ -459,6 +259,7 @@ async function main() {
       'finetune-args': { type: 'string', default: '' },
       'baseline-only': { type: 'boolean', default: false },
       'no-sklearn': { type: 'boolean', default: false },
+      'warm-start-check': { type: 'boolean', default: false },
     },
     strict: true,
   })
@@ -477,17 +278,35 @@ async function main() {
 
   // One split per seed; each is scored by the baseline and (unless --baseline-only) by the studio,
   // which pre-trains once (or reuses --from) and fine-tunes on each split with that seed.
-  const splitsFor = (seed) =>
-    labelled.map(({ path, rows }) => {
+  // One data file at a time, so that each baseline's timing is its own.
+  const splitsFor = async (seed) => {
+    const datasets = []
+    for (const { path, rows } of labelled) {
       const split = stratifiedSplit(rows.map((r) => r.label), [0.8, 0.1, 0.1], seed)
       const result = { data: path, rows: rows.length, classes: [...new Set(rows.map((r) => r.label))].sort(), split: { train: split[0].length, validation: split[1].length, test: split[2].length } }
-      const base = baseline(rows, split)
+      const base = await baseline(rows, split)
       const sk = values['no-sklearn'] ? null : sklearnBaseline(rows, split)
       if (sk && !sk.error) sk.prediction_agreement = sk.predictions.filter((p, i) => p === base.predictions[i]).length / base.predictions.length
       if (sk) delete sk.predictions
+      if (values['warm-start-check']) {
+        // Side by side in one run: every C fitted from zero, as the baseline did before warm starts.
+        const cold = await baseline(rows, split, { warmStart: false })
+        base.warm_start_check = {
+          cold_seconds: cold.seconds,
+          warm_seconds: base.seconds,
+          speedup: cold.seconds / base.seconds,
+          cold_iterations: cold.validation.reduce((sum, v) => sum + v.iterations, 0),
+          warm_iterations: base.validation.reduce((sum, v) => sum + v.iterations, 0),
+          same_C: cold.C === base.C,
+          prediction_agreement: cold.predictions.filter((p, i) => p === base.predictions[i]).length / base.predictions.length,
+          cold_test: cold.test,
+        }
+      }
       delete base.predictions
-      return { rows, split, result: { ...result, baseline: base, ...(sk ? { sklearn: sk } : {}) } }
-    })
+      datasets.push({ rows, split, result: { ...result, baseline: base, ...(sk ? { sklearn: sk } : {}) } })
+    }
+    return datasets
+  }
 
   const runs = []
   let pretrained = null
@@ -495,7 +314,7 @@ async function main() {
   try {
     if (home !== null && !existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first (or pass --baseline-only)`)
     for (const seed of seeds) {
-      const datasets = splitsFor(seed)
+      const datasets = await splitsFor(seed)
       if (home !== null) {
         if (pretrained === null) pretrained = values.from === undefined ? await pretrain(home, corpus, { steps, seed, seq: values['pretrain-seq'] }) : { run_id: Number(values.from), reused: true }
         for (const [i, { rows, split, result }] of datasets.entries()) {

@@ -9,6 +9,9 @@ import { trainBench } from './train.ts'
 import type { BertPresetName } from '../src-main/core/model/config.ts'
 import type { BackendChoice } from '../src-main/core/model/backend.ts'
 
+// The studio's TF-IDF + logistic regression baseline, for bench/finetune-quality.mjs.
+export { BASELINE_METHOD, C_GRID, tfidfBaseline } from '../src-main/core/train/baseline.ts'
+
 const benches: Record<string, (args: string[]) => Promise<object>> = {
   metrics: async (args) => {
     const { values } = parseArgs({

@@ -18,6 +18,7 @@ import {
   TaskKind,
   TokenizerTrainOptions,
   type DatasetInfo,
+  type EvaluationBaseline,
   type JobProgress,
   type RunSummary,
 } from './contract/index.ts'
@@ -95,8 +96,11 @@ Verbs:
                        first), or from random weights with the tokenizer given or one trained on the
                        data; prints run_id, the metrics and the test split's evaluation
   eval --run ID [--data FILE] [--text-column C] [--label-column C] [--checkpoint best|last|STEP]
+       [--no-baseline]
                        metrics of a fine-tuned run (accuracy, macro_f1, per class; entity F1, exact
-                       match, ROUGE by task) on a labelled file, or on its held-out test split
+                       match, ROUGE by task) on a labelled file, or on its held-out test split;
+                       classification also gives "baseline": TF-IDF + logistic regression fitted
+                       on the run's train and validation examples, scored on the same examples
   predict --run ID --input FILE [--checkpoint best|last|STEP] [--text-column C]
                        one JSON line per input, in input order: a text per line (or a CSV/TSV/JSONL
                        text column); QA: JSON lines {"question", "context"}. classify: {"label",
@@ -163,6 +167,7 @@ async function main(argv: string[]): Promise<unknown> {
       patience: { type: 'string' },
       'freeze-layers': { type: 'string' },
       'class-weights': { type: 'boolean' },
+      'no-baseline': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -780,18 +785,43 @@ function finetuneResult(studio: Studio, run: RunSummary): Record<string, unknown
     seq_length: config?.setup?.seqLength ?? null,
     stopped_early: config?.stoppedEarly ?? null,
     metrics: run.lastMetrics,
-    test: evaluation && { checkpoint_step: evaluation.checkpointStep, examples: evaluation.examples, ...evaluation.metrics },
+    test: evaluation && { checkpoint_step: evaluation.checkpointStep, examples: evaluation.examples, ...evaluation.metrics, baseline: baselineJson(evaluation.baseline) },
     error: run.error,
   }
 }
 
-/** Metrics of an evaluation as the CLI prints them: the headline numbers, then per class. */
-function evaluationJson(evaluation: { examples: number; metrics: Record<string, number>; perClass: { label: string; precision: number; recall: number; f1: number; support: number }[]; labels: string[]; confusion: number[][] | null }) {
+/** The TF-IDF baseline beside an evaluation, as the CLI prints it (null: none for this task). */
+function baselineJson(baseline: EvaluationBaseline | null) {
+  return (
+    baseline && {
+      method: baseline.method,
+      ...baseline.metrics,
+      model_only_correct: baseline.modelOnlyCorrect,
+      baseline_only_correct: baseline.baselineOnlyCorrect,
+      p_value: baseline.pValue,
+      C: baseline.C,
+      features: baseline.features,
+      fitted_on: baseline.fittedOn,
+      seconds: baseline.seconds,
+    }
+  )
+}
+
+/** Metrics of an evaluation as the CLI prints them: the headline numbers, per class, then the baseline. */
+function evaluationJson(evaluation: {
+  examples: number
+  metrics: Record<string, number>
+  perClass: { label: string; precision: number; recall: number; f1: number; support: number }[]
+  labels: string[]
+  confusion: number[][] | null
+  baseline: EvaluationBaseline | null
+}) {
   return {
     examples: evaluation.examples,
     ...evaluation.metrics,
     per_class: Object.fromEntries(evaluation.perClass.map(({ label, ...scores }) => [label, scores])),
     ...(evaluation.confusion ? { labels: evaluation.labels, confusion: evaluation.confusion } : {}),
+    baseline: baselineJson(evaluation.baseline),
   }
 }
 
@@ -804,7 +834,7 @@ async function evalVerb(studio: Studio, values: Values): Promise<unknown> {
     return { run_id: runId, evaluation_id: evaluation.id, split: evaluation.split, checkpoint_step: evaluation.checkpointStep, ...evaluationJson(evaluation) }
   }
   const path = existingFile(values, 'data', 'eval')
-  const result = await studio.finetune.evaluateFile({ runId, checkpoint, path, options: labelledOptions(values) })
+  const result = await studio.finetune.evaluateFile({ runId, checkpoint, path, options: labelledOptions(values), baseline: values['no-baseline'] !== true })
   return { run_id: runId, data: basename(path), checkpoint_step: result.checkpointStep, ...evaluationJson(result.evaluation) }
 }
 

@@ -671,7 +671,30 @@ export interface Evaluation {
   confusion: number[][] | null
   /** Reliability curve: per confidence bin, the mean confidence and accuracy. */
   calibration: { confidence: number; accuracy: number; count: number }[]
+  /** The simple baseline on the same examples (classify only; null for other tasks and for evaluations stored before it existed). */
+  baseline: EvaluationBaseline | null
   createdAt: string
+}
+
+/**
+ * TF-IDF + logistic regression fitted on the run's own train and validation examples (C chosen on
+ * validation) and scored on the examples the model was evaluated on: whether the fine-tuned model
+ * beats the simplest strong yardstick.
+ */
+export interface EvaluationBaseline {
+  method: string
+  C: number
+  /** Distinct word 1–2-grams it learnt from. */
+  features: number
+  /** Examples it was fitted on (train + validation). */
+  fittedOn: number
+  metrics: { accuracy: number; macro_f1: number; weighted_f1: number }
+  /** Examples only the model got right, and only the baseline (McNemar's paired counts). */
+  modelOnlyCorrect: number
+  baselineOnlyCorrect: number
+  /** McNemar's exact test of those counts: the chance of a gap at least this large between two equally good classifiers. */
+  pValue: number
+  seconds: number
 }
 
 /** The test examples in one confusion-matrix cell (to open and relabel). */
@@ -681,6 +704,8 @@ export interface EvaluationExample {
   actual: string
   predicted: string
   confidence: number
+  /** What the TF-IDF baseline predicted (classification evaluations stored with a baseline). */
+  baselinePredicted?: string
 }
 
 export interface BatchPrediction {

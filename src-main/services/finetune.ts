@@ -3,6 +3,7 @@ import type {
   BatchPrediction,
   CheckpointChoice,
   Evaluation,
+  EvaluationBaseline,
   EvaluationExample,
   FinetuneRequest,
   LabelledFileOptions,
@@ -63,7 +64,7 @@ export function microBatchSize(batchSize: number, seqLength: number): number {
 export interface FileEvaluation {
   runId: number
   checkpointStep: number
-  evaluation: Omit<TaskEvaluation, 'records'>
+  evaluation: Omit<TaskEvaluation, 'records'> & { baseline: EvaluationBaseline | null }
 }
 
 /**
@@ -195,10 +196,10 @@ export class FinetuneService {
   }
 
   /** Evaluates a checkpoint on a labelled file (the CLI's `eval --data`); nothing is stored. */
-  async evaluateFile(request: { runId: number; checkpoint: CheckpointChoice; path: string; options: LabelledFileOptions }): Promise<FileEvaluation> {
+  async evaluateFile(request: { runId: number; checkpoint: CheckpointChoice; path: string; options: LabelledFileOptions; baseline?: boolean }): Promise<FileEvaluation> {
     const { run, checkpointId, stored } = this.checkpointOf(request.runId, request.checkpoint)
     const file = await readLabelledFile({ path: request.path, displayName: basename(request.path) }, stored.task, request.options)
-    const input: EvaluateTaskInput = { ...this.databaseInput(), runId: run.id, checkpointId, examples: file.examples }
+    const input: EvaluateTaskInput = { ...this.databaseInput(), runId: run.id, checkpointId, examples: file.examples, baseline: request.baseline !== false }
     const output = await this.worker.run<EvaluateTaskOutput>('finetune.evaluate', input)
     if (output.stored) throw new StudioError('INTERNAL', 'An evaluation of a file was stored')
     return { runId: run.id, checkpointStep: output.checkpointStep, evaluation: output.evaluation }

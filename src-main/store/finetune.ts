@@ -64,6 +64,8 @@ const toEvaluation = (row: EvaluationRow): Evaluation => ({
   checkpointStep: row.checkpoint_step,
   split: row.split,
   ...(JSON.parse(row.metrics_json) as EvaluationBody),
+  // Evaluations stored before the baseline existed have none.
+  baseline: (JSON.parse(row.metrics_json) as Partial<EvaluationBody>).baseline ?? null,
   createdAt: row.created_at,
 })
 

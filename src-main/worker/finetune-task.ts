@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { FINETUNE_MAX_AUTO_EPOCHS, FINETUNE_MIN_STEPS, type FinetuneRequest, type TaskKind } from '../contract/index.ts'
+import { FINETUNE_MAX_AUTO_EPOCHS, FINETUNE_MIN_STEPS, type EvaluationBaseline, type FinetuneRequest, type TaskKind } from '../contract/index.ts'
 import { notFound, StudioError } from '../core/errors.ts'
 import type { LabelledExample, SnapshotExample } from '../core/data/examples.ts'
 import { Rng } from '../core/data/rng.ts'
@@ -21,7 +21,9 @@ import { BertTokenizer } from '../core/tokenizer/index.ts'
 import { assertResumable, captureCheckpoint, engineVersions, restoreCheckpoint, serializeCheckpoint } from '../core/train/checkpoint.ts'
 import { trainConfigFromJson, type TrainConfig } from '../core/train/config.ts'
 import {
+  classificationBaseline,
   classWeightsOf,
+  pairedCounts,
   collate,
   createHead,
   encodeTrainingRows,
@@ -355,7 +357,7 @@ export async function finetuneTask(input: FinetuneTaskInput, context: TaskContex
         try {
           const atStep = { step: finalStep, totalSteps }
           context.progress({ phase: 'Evaluating on the test split', done: atStep.step, total: totalSteps, items: 0 })
-          await storeEvaluation(db, inputs, split(frozen.examples, 'test'), model, await loadBestInto(db, inputs, model), context, atStep)
+          await storeEvaluation(db, inputs, frozen.examples, model, await loadBestInto(db, inputs, model), context, atStep)
         } catch (caught) {
           // Training is over and its checkpoints are kept: the run is done either way, and `runs.evaluate` can try again.
           const cancelled = caught instanceof StudioError && caught.code === 'CANCELLED'
@@ -432,16 +434,52 @@ async function evaluateExamples(
   return evaluateOutputs(setup, items, outputs)
 }
 
+/** The TF-IDF + logistic regression baseline on the examples evaluated (classify runs; null for other tasks). */
+async function baselineFor(
+  inputs: FinetuneInputs,
+  examples: readonly SnapshotExample[],
+  evaluated: readonly LabelledExample[],
+  context: TaskContext,
+  atStep?: { step: number; totalSteps: number },
+) {
+  return classificationBaseline(inputs.stored.setup, { train: split(examples, 'train'), validation: split(examples, 'validation') }, evaluated, {
+    cancelled: () => context.signal.aborted,
+    onProgress: (done, total) => {
+      const phase = `Fitting the TF-IDF baseline (${done}/${total})`
+      context.progress(atStep ? { phase, done: atStep.step, total: atStep.totalSteps, items: done } : { phase, done, total, items: done })
+    },
+  })
+}
+
+/**
+ * The baseline of the run's test split: the earlier evaluation's when it has one (the run's data is
+ * frozen, so it would come out the same), else fitted now.
+ */
+async function testBaseline(db: Database.Database, inputs: FinetuneInputs, examples: readonly SnapshotExample[], context: TaskContext, atStep?: { step: number; totalSteps: number }) {
+  const test = split(examples, 'test')
+  const earlier = finetuneStore.latestEvaluation(db, inputs.run.id)
+  if (earlier?.split === 'test' && earlier.baseline !== null) {
+    const predicted = finetuneStore.evaluationRecords(db, earlier.id).map((record) => record.baselinePredicted)
+    if (predicted.length === test.length && predicted.every((label) => label !== undefined)) {
+      const { modelOnlyCorrect: _m, baselineOnlyCorrect: _b, pValue: _p, ...baseline } = earlier.baseline
+      return { baseline, predicted: predicted as string[] }
+    }
+  }
+  return baselineFor(inputs, examples, test, context, atStep)
+}
+
+/** Evaluates the model on the run's test split and stores it, with the baseline beside it. */
 async function storeEvaluation(
   db: Database.Database,
   inputs: FinetuneInputs,
-  test: readonly SnapshotExample[],
+  examples: readonly SnapshotExample[],
   model: FinetuneHead,
   checkpointStep: number,
   context: TaskContext,
   atStep?: { step: number; totalSteps: number },
 ) {
-  const result = await evaluateExamples(model, inputs, test, context, atStep)
+  const result = await evaluateExamples(model, inputs, split(examples, 'test'), context, atStep)
+  const fitted = await testBaseline(db, inputs, examples, context, atStep)
   return finetuneStore.insertEvaluation(db, {
     runId: inputs.run.id,
     checkpointStep,
@@ -454,8 +492,9 @@ async function storeEvaluation(
       perClass: result.perClass,
       confusion: result.confusion,
       calibration: result.calibration,
+      baseline: fitted && { ...fitted.baseline, ...pairedCounts(result.records, fitted.predicted) },
     },
-    records: result.records,
+    records: fitted ? result.records.map((record, i) => ({ ...record, baselinePredicted: fitted.predicted[i]! })) : result.records,
   })
 }
 
@@ -480,11 +519,13 @@ export interface EvaluateTaskInput extends DatabaseInput {
   checkpointId: number
   /** Examples read from a file (the CLI's `eval --data`); absent: the run's test split, stored as an evaluation. */
   examples?: LabelledExample[]
+  /** With `examples`: also fit and score the TF-IDF baseline on them (default true). */
+  baseline?: boolean
 }
 
 export type EvaluateTaskOutput =
   | { stored: true; evaluationId: number }
-  | { stored: false; checkpointStep: number; evaluation: Omit<TaskEvaluation, 'records'> }
+  | { stored: false; checkpointStep: number; evaluation: Omit<TaskEvaluation, 'records'> & { baseline: EvaluationBaseline | null } }
 
 export async function evaluateTask(input: EvaluateTaskInput, context: TaskContext): Promise<EvaluateTaskOutput> {
   await ensureBackend()
@@ -494,12 +535,13 @@ export async function evaluateTask(input: EvaluateTaskInput, context: TaskContex
     const model = cachedModel(db, inputs, input.checkpointId)
     const checkpointStep = checkpointStepOf(db, input.runId, input.checkpointId)
     if (input.examples) {
-      const { records: _records, ...evaluation } = await evaluateExamples(model, inputs, input.examples, context)
-      return { stored: false, checkpointStep, evaluation }
+      const { records, ...evaluation } = await evaluateExamples(model, inputs, input.examples, context)
+      const fitted = input.baseline === false ? null : await baselineFor(inputs, finetuneStore.loadRunDataset(db, input.runId).examples, input.examples, context)
+      return { stored: false, checkpointStep, evaluation: { ...evaluation, baseline: fitted && { ...fitted.baseline, ...pairedCounts(records, fitted.predicted) } } }
     }
-    const test = split(finetuneStore.loadRunDataset(db, input.runId).examples, 'test')
-    if (test.length === 0) throw new StudioError('CONFLICT', `Run ${input.runId}'s test split is empty: there is nothing held out to evaluate on`)
-    const stored = await storeEvaluation(db, inputs, test, model, checkpointStep, context)
+    const examples = finetuneStore.loadRunDataset(db, input.runId).examples
+    if (split(examples, 'test').length === 0) throw new StudioError('CONFLICT', `Run ${input.runId}'s test split is empty: there is nothing held out to evaluate on`)
+    const stored = await storeEvaluation(db, inputs, examples, model, checkpointStep, context)
     return { stored: true, evaluationId: stored.id }
   } finally {
     db.close()

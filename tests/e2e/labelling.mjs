@@ -167,6 +167,9 @@ export function registerLabellingTests(test, { createProject, invoke }) {
         const matrix = page.getByRole('table', { name: /Confusion matrix/ })
         await matrix.waitFor({ timeout: 60_000 })
         await expectText(page.locator('[data-stat="eval-accuracy"]'), /%/)
+        // Beside the model, the TF-IDF baseline on the same test examples, with a verdict in words.
+        await expectText(page.locator('[data-stat="baseline-accuracy"]'), /%/)
+        await expectText(page.getByTestId('baseline-verdict'), /(beats the baseline|baseline does better|level within chance) .* test examples/)
         const cell = matrix.locator('button:not([disabled])').first()
         const actual = await cell.getAttribute('data-actual')
         await cell.click()

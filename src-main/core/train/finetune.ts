@@ -11,7 +11,7 @@
  *   summarize   each sentence's first piece, the document BertForTokenClassification (2 labels)
  *               in context (BERTSUM-like) → in/out of the summary
  */
-import type { Prediction, TaskKind } from '../../contract/index.ts'
+import type { EvaluationBaseline, Prediction, TaskKind } from '../../contract/index.ts'
 import { badInput, StudioError } from '../errors.ts'
 import type { LabelledExample, ResolvedValue } from '../data/examples.ts'
 import {
@@ -39,11 +39,13 @@ import {
 } from '../model/heads.ts'
 import { CLS, PAD, SEP } from '../tokenizer/format.ts'
 import type { BertConfig } from './types.ts'
+import { BASELINE_METHOD, tfidfBaseline, type BaselineOptions } from './baseline.ts'
 import {
   classificationReport,
   entityReport,
   expectedCalibrationError,
   extractEntities,
+  mcnemarPValue,
   meanRouge,
   multiLabelReport,
   reliabilityCurve,
@@ -695,6 +697,42 @@ export function evaluateOutputs(setup: FinetuneSetup, items: readonly Evaluation
     case 'summarize':
       return evaluateSummaries(items, outputs)
   }
+}
+
+/**
+ * TF-IDF + logistic regression fitted on a classification run's train and validation examples and
+ * scored on `evaluated` (the examples the model was evaluated on), with what it predicted for each.
+ * Null for the other tasks: their outputs (spans, answers, sentence choices) have no bag-of-words
+ * counterpart worth showing.
+ */
+export async function classificationBaseline(
+  setup: FinetuneSetup,
+  fitted: { train: readonly LabelledExample[]; validation: readonly LabelledExample[] },
+  evaluated: readonly LabelledExample[],
+  options: Pick<BaselineOptions, 'cancelled' | 'onProgress'> = {},
+): Promise<{ baseline: Omit<EvaluationBaseline, 'modelOnlyCorrect' | 'baselineOnlyCorrect' | 'pValue'>; predicted: string[] } | null> {
+  if (setup.task !== 'classify' || fitted.train.length === 0 || evaluated.length === 0) return null
+  const labels = [...setup.labels]
+  const indexed = (examples: readonly LabelledExample[]) => examples.map((example) => ({ text: example.text, label: classIds(example.value, labels, example.source, true)[0]! }))
+  const outcome = await tfidfBaseline({ train: indexed(fitted.train), validation: indexed(fitted.validation), test: indexed(evaluated) }, labels.length, options)
+  return {
+    baseline: { method: BASELINE_METHOD, C: outcome.C, features: outcome.features, fittedOn: outcome.fittedOn, metrics: outcome.metrics, seconds: outcome.seconds },
+    predicted: outcome.predictions.map((k) => labels[k]!),
+  }
+}
+
+/** McNemar's paired counts (and test) of a model's evaluated records against the baseline's predictions (in the records' order). */
+export function pairedCounts(records: readonly { actual: string; predicted: string }[], baselinePredicted: readonly string[]): { modelOnlyCorrect: number; baselineOnlyCorrect: number; pValue: number } {
+  if (records.length !== baselinePredicted.length) throw new StudioError('INTERNAL', `${baselinePredicted.length} baseline predictions for ${records.length} examples`)
+  let modelOnlyCorrect = 0
+  let baselineOnlyCorrect = 0
+  records.forEach((record, i) => {
+    const model = record.predicted === record.actual
+    const baseline = baselinePredicted[i] === record.actual
+    if (model && !baseline) modelOnlyCorrect++
+    if (baseline && !model) baselineOnlyCorrect++
+  })
+  return { modelOnlyCorrect, baselineOnlyCorrect, pValue: mcnemarPValue(modelOnlyCorrect, baselineOnlyCorrect) }
 }
 
 function calibrationOf(confidences: number[], correct: boolean[]) {

@@ -2,7 +2,8 @@
  * Evaluation metrics for fine-tuned models, on plain arrays (no tensors): classification
  * (accuracy, per-class precision/recall/F1, macro/micro F1, confusion matrix), multi-label,
  * entity-level F1 over BIO/IOBES tags as seqeval computes it, SQuAD exact match and token F1,
- * ROUGE-1/2/L, expected calibration error and the reliability curve. Every ratio whose denominator is 0 is 0 (sklearn's zero_division=0).
+ * ROUGE-1/2/L, expected calibration error and the reliability curve, McNemar's test of two
+ * classifiers on the same examples. Every ratio whose denominator is 0 is 0 (sklearn's zero_division=0).
  */
 import { badInput } from '../errors.ts'
 import type { EvalMetrics, TrainMetrics } from './trainer.ts'
@@ -450,4 +451,24 @@ export function finetuneMetrics(metrics: TrainMetrics | EvalMetrics): Record<str
     out.step_time_ms = metrics.step_time_ms
   }
   return out
+}
+
+/**
+ * McNemar's exact test (two-sided) of two classifiers scored on the same examples: `onlyFirst`
+ * examples only the first got right, `onlySecond` only the second. Under the null hypothesis (equal
+ * accuracy) each discordant example is a fair coin, so p = min(1, 2 · P(X ≤ min(b, c))) for X ~
+ * Binomial(b + c, ½). 1 when they never disagree.
+ */
+export function mcnemarPValue(onlyFirst: number, onlySecond: number): number {
+  const n = onlyFirst + onlySecond
+  if (n === 0) return 1
+  const k = Math.min(onlyFirst, onlySecond)
+  // Σ_{i ≤ k} C(n, i) / 2ⁿ, each term in logs (n can be in the thousands).
+  let logTerm = -n * Math.LN2 // i = 0: C(n, 0) / 2ⁿ
+  let tail = Math.exp(logTerm)
+  for (let i = 1; i <= k; i++) {
+    logTerm += Math.log((n - i + 1) / i)
+    tail += Math.exp(logTerm)
+  }
+  return Math.min(1, 2 * tail)
 }

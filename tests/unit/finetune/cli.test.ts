@@ -48,6 +48,11 @@ describe('finetune, eval and predict on the CLI', () => {
     expect(evaluated.last.macro_f1).toBeGreaterThanOrEqual(0.85)
     expect(Object.keys(evaluated.last.per_class)).toEqual(['sport', 'cooking', 'finance'])
     expect(evaluated.last.per_class.sport).toMatchObject({ support: 10 })
+    // The TF-IDF baseline, fitted on the run's train and validation examples, scored on the file's.
+    expect(evaluated.last.baseline).toMatchObject({ fitted_on: 270 })
+    expect(evaluated.last.baseline.accuracy).toBeGreaterThanOrEqual(0.9)
+    expect(evaluated.last.baseline.p_value).toBeGreaterThan(0)
+    expect(trained.last.test.baseline.accuracy).toBeGreaterThanOrEqual(0.9)
 
     const texts = ['the striker scored a late goal for the team', 'melt the butter and add garlic to the sauce', 'the bank raised interest on every loan', 'the coach and the referee left the stadium']
     const input = join(home.path, 'texts.txt')

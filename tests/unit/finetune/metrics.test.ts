@@ -9,6 +9,7 @@ import {
   exactMatch,
   extractEntities,
   finetuneMetrics,
+  mcnemarPValue,
   multiLabelReport,
   meanRouge,
   normalizeAnswer,
@@ -178,5 +179,17 @@ describe('ROUGE', () => {
   it('averages F1 over pairs', () => {
     const mean = meanRouge(['a b', 'c d'], ['a b', 'x y'])
     expect(mean).toEqual({ rouge1: 0.5, rouge2: 0.5, rougeL: 0.5 })
+  })
+})
+
+describe("McNemar's exact test", () => {
+  it('matches scipy.stats.binomtest on the discordant pairs', () => {
+    // Reference values: scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue.
+    expect(mcnemarPValue(12, 3)).toBeCloseTo(0.03515625, 12)
+    expect(mcnemarPValue(3, 12)).toBeCloseTo(0.03515625, 12)
+    expect(mcnemarPValue(600, 500)).toBeCloseTo(0.002819544991436429, 10)
+    expect(mcnemarPValue(10, 0)).toBeCloseTo(2 / 1024, 12)
+    expect(mcnemarPValue(40, 41)).toBe(1)
+    expect(mcnemarPValue(0, 0)).toBe(1)
   })
 })

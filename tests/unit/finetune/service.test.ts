@@ -64,6 +64,17 @@ describe('fine-tuning service', () => {
     expect(evaluation.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(12)
     expect(evaluation.metrics.accuracy).toBeGreaterThan(0.5)
     expect(evaluation.calibration.reduce((sum, bin) => sum + bin.count, 0)).toBe(12)
+    // Beside it, the TF-IDF baseline fitted on the run's own train and validation examples and
+    // scored on the same 12; McNemar's counts agree with the per-example records.
+    const baseline = evaluation.baseline!
+    expect(baseline).toMatchObject({ fittedOn: 108 })
+    expect(baseline.metrics.accuracy).toBeGreaterThanOrEqual(0.9) // three topics, separable by their words
+    const records = studio.finetune.evaluationExamples({ evaluationId: evaluation.id, actual: '', predicted: '' })
+    expect(records.filter((r) => r.baselinePredicted === r.actual).length / 12).toBeCloseTo(baseline.metrics.accuracy, 12)
+    expect(baseline.modelOnlyCorrect).toBe(records.filter((r) => r.predicted === r.actual && r.baselinePredicted !== r.actual).length)
+    expect(baseline.baselineOnlyCorrect).toBe(records.filter((r) => r.predicted !== r.actual && r.baselinePredicted === r.actual).length)
+    expect(baseline.pValue).toBeGreaterThan(0)
+    expect(baseline.pValue).toBeLessThanOrEqual(1)
   }, 300_000)
 
   it('lists a confusion cell’s examples with their documents', async () => {
@@ -81,7 +92,11 @@ describe('fine-tuning service', () => {
     const handlers = createHandlers(studio)
     const again = await dispatch(handlers, 'runs.evaluate', { runId, checkpoint: 'last' }, { transport: 'test' })
     expect(again).toMatchObject({ ok: true, value: { runId, checkpointStep: 24, split: 'test' } })
-    expect(studio.finetune.evaluation(runId)!.checkpointStep).toBe(24)
+    const latest = studio.finetune.evaluation(runId)!
+    expect(latest.checkpointStep).toBe(24)
+    // The run's data is frozen: the baseline is the earlier evaluation's, not fitted again.
+    const { modelOnlyCorrect: _a, baselineOnlyCorrect: _b, pValue: _c, ...first } = evaluation.baseline!
+    expect(latest.baseline).toMatchObject(first)
   }, 120_000)
 
   it('predicts in the playground, a file as formula-safe CSV, and every example of the dataset', async () => {

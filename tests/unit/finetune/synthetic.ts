@@ -28,18 +28,23 @@ const TOPICS: Record<string, string[]> = {
 }
 const FILLER = ['the', 'a', 'was', 'very', 'today', 'and', 'this', 'new', 'after', 'with', 'about', 'good', 'week']
 
-/** CSV `text,label`: a sentence of filler and three words of its topic. */
-export function classifyCsv(path: string, perClass: number, seed = 1): void {
+/** Sentences of filler and three words of their topic, `perClass` of each of the three topics. */
+export function topicRows(perClass: number, seed = 1): { text: string; label: string }[] {
   const random = seeded(seed)
-  const rows = ['text,label']
+  const rows: { text: string; label: string }[] = []
   for (let i = 0; i < perClass; i++) {
     for (const [label, words] of Object.entries(TOPICS)) {
       const sentence = Array.from({ length: 7 }, () => pick(random, FILLER))
       for (let k = 0; k < 3; k++) sentence.splice(Math.floor(random() * sentence.length), 0, pick(random, words))
-      rows.push(`${sentence.join(' ')},${label}`)
+      rows.push({ text: sentence.join(' '), label })
     }
   }
-  writeFileSync(path, `${rows.join('\n')}\n`)
+  return rows
+}
+
+/** CSV `text,label` of topicRows. */
+export function classifyCsv(path: string, perClass: number, seed = 1): void {
+  writeFileSync(path, `${['text,label', ...topicRows(perClass, seed).map((row) => `${row.text},${row.label}`)].join('\n')}\n`)
 }
 
 const PEOPLE = ['john smith', 'mary', 'peter jones', 'anna', 'lucas brown', 'sofia', 'omar', 'lena white', 'david', 'grace lee']

@@ -2,7 +2,9 @@
  * Benchmarks that call core code directly, built with the app into out/main/bench.js and run by
  * `npm run bench -- <name> [options]` (bench/run.mjs). Each returns one JSON-able object.
  */
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { batchesBench } from './batches.ts'
 import { metricsBench } from './metrics.ts'
 import { tokenizerBench } from './tokenizer.ts'
 import { trainBench } from './train.ts'
@@ -13,6 +15,20 @@ import type { BackendChoice } from '../src-main/core/model/backend.ts'
 export { BASELINE_METHOD, C_GRID, tfidfBaseline } from '../src-main/core/train/baseline.ts'
 
 const benches: Record<string, (args: string[]) => Promise<object>> = {
+  batches: async (args) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        corpus: { type: 'string', default: join(__dirname, '..', '..', 'resources', 'samples', 'topics-corpus.txt') },
+        seq: { type: 'string', default: '128' },
+        batch: { type: 'string', default: '32' },
+        batches: { type: 'string', default: '100' },
+        vocab: { type: 'string', default: '8192' },
+      },
+      strict: true,
+    })
+    return batchesBench({ corpus: values.corpus, seqLength: Number(values.seq), batchSize: Number(values.batch), batches: Number(values.batches), vocabSize: Number(values.vocab) })
+  },
   metrics: async (args) => {
     const { values } = parseArgs({
       args,

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const [name, ...args] = process.argv.slice(2)
 if (!name) {
-  console.error('Usage: npm run bench -- <import|tokenizer|train|finetune|metrics> [options]')
+  console.error('Usage: npm run bench -- <import|tokenizer|train|batches|finetune|metrics> [options]')
   process.exit(2)
 }
 // Benchmarks whose script is named for what it measures rather than for the verb.

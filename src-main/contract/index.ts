@@ -695,6 +695,8 @@ export interface EvaluationBaseline {
   /** McNemar's exact test of those counts: the chance of a gap at least this large between two equally good classifiers. */
   pValue: number
   seconds: number
+  /** The content hash of the examples it was fitted and scored on (runs on identical examples share one baseline); absent for a file's evaluation. */
+  datasetHash?: string
 }
 
 /** The test examples in one confusion-matrix cell (to open and relabel). */

@@ -82,6 +82,23 @@ export function latestEvaluation(db: Db, runId: number): Evaluation | null {
   return row ? toEvaluation(row) : null
 }
 
+/**
+ * The evaluation whose baseline a new test evaluation of `runId` can take: the run's latest, else
+ * the project's latest one made on the same examples (`datasetHash`), as the runs of a sweep are.
+ */
+export function baselineEvaluation(db: Db, runId: number, datasetHash: string): Evaluation | null {
+  const own = latestEvaluation(db, runId)
+  if (own?.split === 'test' && own.baseline !== null) return own
+  const rows = db
+    .prepare(
+      `SELECT e.id, e.run_id, e.checkpoint_step, e.split, e.metrics_json, e.created_at FROM evaluations e JOIN runs r ON r.id = e.run_id
+       WHERE r.project_id = (SELECT project_id FROM runs WHERE id = ?) AND e.split = 'test' AND e.run_id != ? AND instr(e.metrics_json, ?) > 0
+       ORDER BY e.id DESC`,
+    )
+    .all(runId, runId, datasetHash) as EvaluationRow[]
+  return rows.map(toEvaluation).find((evaluation) => evaluation.baseline?.datasetHash === datasetHash) ?? null
+}
+
 export function evaluationRecords(db: Db, evaluationId: number): EvaluationExample[] {
   const blob = db.prepare('SELECT predictions FROM evaluations WHERE id = ?').pluck().get(evaluationId) as Buffer | undefined
   if (blob === undefined) throw notFound(`No evaluation with id ${evaluationId}`)

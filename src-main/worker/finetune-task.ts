@@ -120,6 +120,14 @@ function openDatabase(input: DatabaseInput, readonly = false): Database.Database
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex')
 
+/**
+ * A run's frozen data by content: the examples' text, labels and splits, not their document ids or
+ * sources ("document 42"), so a project imported elsewhere (new ids, same examples) resumes its
+ * paused runs, and runs on the same examples share one baseline.
+ */
+const finetuneDatasetHash = (frozen: { labels: readonly string[]; examples: readonly SnapshotExample[] }) =>
+  sha256(Buffer.from(JSON.stringify([frozen.labels, frozen.examples.map((example) => [example.split, example.text, example.value])])))
+
 interface FinetuneInputs {
   run: runStore.RunInfo
   stored: StoredFinetuneConfig
@@ -188,9 +196,7 @@ export async function finetuneTask(input: FinetuneTaskInput, context: TaskContex
     const { setup } = stored
     runStore.setRunStatus(db, input.runId, 'running', { backend: backend.backend })
     const frozen = finetuneStore.loadRunDataset(db, input.runId)
-    // The examples' text, labels and splits, not their document ids or sources ("document 42"):
-    // a project imported elsewhere (new ids, same examples) resumes its paused runs.
-    const datasetHash = sha256(Buffer.from(JSON.stringify([frozen.labels, frozen.examples.map((example) => [example.split, example.text, example.value])])))
+    const datasetHash = finetuneDatasetHash(frozen)
     const trainExamples = split(frozen.examples, 'train')
     if (trainExamples.length === 0) throw new StudioError('CONFLICT', `Run ${input.runId} has no training examples: label some and split the dataset`)
     context.progress({ phase: 'Encoding the examples', done: 0, total: null, items: 0 })
@@ -357,7 +363,7 @@ export async function finetuneTask(input: FinetuneTaskInput, context: TaskContex
         try {
           const atStep = { step: finalStep, totalSteps }
           context.progress({ phase: 'Evaluating on the test split', done: atStep.step, total: totalSteps, items: 0 })
-          await storeEvaluation(db, inputs, frozen.examples, model, await loadBestInto(db, inputs, model), context, atStep)
+          await storeEvaluation(db, inputs, frozen, model, await loadBestInto(db, inputs, model), context, atStep)
         } catch (caught) {
           // Training is over and its checkpoints are kept: the run is done either way, and `runs.evaluate` can try again.
           const cancelled = caught instanceof StudioError && caught.code === 'CANCELLED'
@@ -452,34 +458,37 @@ async function baselineFor(
 }
 
 /**
- * The baseline of the run's test split: the earlier evaluation's when it has one (the run's data is
- * frozen, so it would come out the same), else fitted now.
+ * The baseline of the run's test split: an earlier evaluation's when one was made on the same data
+ * (this run's, or another run's in the project on identical examples, as a sweep's runs are), else
+ * fitted now.
  */
-async function testBaseline(db: Database.Database, inputs: FinetuneInputs, examples: readonly SnapshotExample[], context: TaskContext, atStep?: { step: number; totalSteps: number }) {
-  const test = split(examples, 'test')
-  const earlier = finetuneStore.latestEvaluation(db, inputs.run.id)
-  if (earlier?.split === 'test' && earlier.baseline !== null) {
+async function testBaseline(db: Database.Database, inputs: FinetuneInputs, frozen: { labels: readonly string[]; examples: readonly SnapshotExample[] }, context: TaskContext, atStep?: { step: number; totalSteps: number }) {
+  const test = split(frozen.examples, 'test')
+  const datasetHash = finetuneDatasetHash(frozen)
+  const earlier = finetuneStore.baselineEvaluation(db, inputs.run.id, datasetHash)
+  if (earlier?.baseline) {
     const predicted = finetuneStore.evaluationRecords(db, earlier.id).map((record) => record.baselinePredicted)
     if (predicted.length === test.length && predicted.every((label) => label !== undefined)) {
       const { modelOnlyCorrect: _m, baselineOnlyCorrect: _b, pValue: _p, ...baseline } = earlier.baseline
-      return { baseline, predicted: predicted as string[] }
+      return { baseline: { ...baseline, datasetHash }, predicted: predicted as string[] }
     }
   }
-  return baselineFor(inputs, examples, test, context, atStep)
+  const fitted = await baselineFor(inputs, frozen.examples, test, context, atStep)
+  return fitted && { ...fitted, baseline: { ...fitted.baseline, datasetHash } }
 }
 
 /** Evaluates the model on the run's test split and stores it, with the baseline beside it. */
 async function storeEvaluation(
   db: Database.Database,
   inputs: FinetuneInputs,
-  examples: readonly SnapshotExample[],
+  frozen: { labels: readonly string[]; examples: readonly SnapshotExample[] },
   model: FinetuneHead,
   checkpointStep: number,
   context: TaskContext,
   atStep?: { step: number; totalSteps: number },
 ) {
-  const result = await evaluateExamples(model, inputs, split(examples, 'test'), context, atStep)
-  const fitted = await testBaseline(db, inputs, examples, context, atStep)
+  const result = await evaluateExamples(model, inputs, split(frozen.examples, 'test'), context, atStep)
+  const fitted = await testBaseline(db, inputs, frozen, context, atStep)
   return finetuneStore.insertEvaluation(db, {
     runId: inputs.run.id,
     checkpointStep,
@@ -539,9 +548,9 @@ export async function evaluateTask(input: EvaluateTaskInput, context: TaskContex
       const fitted = input.baseline === false ? null : await baselineFor(inputs, finetuneStore.loadRunDataset(db, input.runId).examples, input.examples, context)
       return { stored: false, checkpointStep, evaluation: { ...evaluation, baseline: fitted && { ...fitted.baseline, ...pairedCounts(records, fitted.predicted) } } }
     }
-    const examples = finetuneStore.loadRunDataset(db, input.runId).examples
-    if (split(examples, 'test').length === 0) throw new StudioError('CONFLICT', `Run ${input.runId}'s test split is empty: there is nothing held out to evaluate on`)
-    const stored = await storeEvaluation(db, inputs, examples, model, checkpointStep, context)
+    const frozen = finetuneStore.loadRunDataset(db, input.runId)
+    if (split(frozen.examples, 'test').length === 0) throw new StudioError('CONFLICT', `Run ${input.runId}'s test split is empty: there is nothing held out to evaluate on`)
+    const stored = await storeEvaluation(db, inputs, frozen, model, checkpointStep, context)
     return { stored: true, evaluationId: stored.id }
   } finally {
     db.close()

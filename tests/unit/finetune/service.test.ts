@@ -140,4 +140,14 @@ describe('fine-tuning service', () => {
     const none = await dispatch(handlers, 'runs.evaluation', { runId: 999 }, { transport: 'test' })
     expect(none).toMatchObject({ ok: false, code: 'NOT_FOUND' })
   })
+
+  it('gives a second run on the same examples the first run’s baseline instead of fitting it again', async () => {
+    const second = studio.finetune.finetune(FinetuneRequest.parse({ projectId, datasetId, tokenizerId, name: 'topics-again', epochs: 1, learningRate: 2e-3, batchSize: 16, seed: 5 }))
+    expect(await studio.runs.wait(second.id)).toMatchObject({ status: 'done' })
+    const original = studio.finetune.evaluation(runId)!.baseline!
+    const reused = studio.finetune.evaluation(second.id)!.baseline!
+    expect(reused.datasetHash).toMatch(/^[0-9a-f]{64}$/)
+    // The same fit (its measured seconds included), with McNemar's counts against this run's model.
+    expect({ ...reused, modelOnlyCorrect: 0, baselineOnlyCorrect: 0, pValue: 0 }).toEqual({ ...original, modelOnlyCorrect: 0, baselineOnlyCorrect: 0, pValue: 0 })
+  }, 120_000)
 })

@@ -128,6 +128,9 @@ export type CheckpointChoice = z.infer<typeof CheckpointChoice>
 export const TaskKind = z.enum(['classify', 'multilabel', 'tag', 'qa', 'summarize'])
 export type TaskKind = z.infer<typeof TaskKind>
 
+/** Each task's headline metric: what early stopping watches and what the Runs view compares on the test split. */
+export const TASK_METRIC: Record<TaskKind, string> = { classify: 'accuracy', multilabel: 'micro_f1', tag: 'entity_f1', qa: 'f1', summarize: 'rougeL' }
+
 const offset = z.number().int().min(0).max(100_000_000)
 /**
  * One annotator's label of one document. Classes are named by id (a rename changes one row);
@@ -816,6 +819,8 @@ export interface ExperimentRun extends RunSummary {
   /** A crashed or paused run with a checkpoint to continue from. */
   resumable: boolean
   environment: RunEnvironment | null
+  /** A fine-tuning run's latest test evaluation: its task's headline metric, and the TF-IDF baseline's accuracy beside a classifier's. */
+  test: { metric: string; value: number; baselineValue: number | null; checkpointStep: number } | null
 }
 
 /** One metric of one run for a chart: every stored point, or min/max per bucket when there are more than asked for. */

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs'
 import {
   gridSize,
   MAX_SWEEP_RUNS,
+  TASK_METRIC,
   type DiskUsage,
   type ExperimentRun,
   type MetricPoint,
@@ -18,6 +19,7 @@ import {
 } from '../contract/index.ts'
 import { notFound, StudioError } from '../core/errors.ts'
 import type { Db } from '../store/index.ts'
+import * as finetuneStore from '../store/finetune.ts'
 import * as runStore from '../store/runs.ts'
 import type { RunsService } from './runs.ts'
 
@@ -309,7 +311,19 @@ export class ExperimentsService {
       stepsPerEpoch,
       resumable: run.checkpointStep !== null && ['paused', 'crashed', 'cancelled'].includes(run.status),
       environment: this.environment(run, false),
+      test: this.test(run),
     }
+  }
+
+  /** A fine-tuning run's latest test evaluation, by its task's headline metric. */
+  private test(run: runStore.RunInfo): ExperimentRun['test'] {
+    if (run.kind !== 'finetune') return null
+    const evaluation = finetuneStore.latestEvaluation(this.db, run.id)
+    if (evaluation?.split !== 'test') return null
+    const metric = TASK_METRIC[evaluation.task]
+    const value = evaluation.metrics[metric]
+    if (value === undefined) return null
+    return { metric, value, baselineValue: metric === 'accuracy' ? (evaluation.baseline?.metrics.accuracy ?? null) : null, checkpointStep: evaluation.checkpointStep }
   }
 
   /** The lowest validation loss, else the lowest training loss. */

@@ -223,6 +223,11 @@ export function registerLabellingTests(test, { createProject, invoke }) {
         await expectText(page.getByRole('status').filter({ hasText: 'in this view' }), /^60 in this view/)
         await expectText(page.getByTestId('prediction'), /^(sport|cooking|finance)\s+\d+%$/)
         await page.screenshot({ path: join(results, 'label-model-in-the-loop.png'), fullPage: true })
+
+        // The Runs view compares fine-tuned runs on their test metric, the baseline's beside it.
+        await step(page, 'Runs')
+        await expectText(page.locator('#runs-table [data-col="test"]').first(), /\d+\.\d%\s+TF-IDF \d+\.\d%/)
+        await page.screenshot({ path: join(results, 'runs-finetuned.png'), fullPage: true })
       } finally {
         removeHome(dir)
       }

@@ -11,7 +11,7 @@
  *   summarize   each sentence's first piece, the document BertForTokenClassification (2 labels)
  *               in context (BERTSUM-like) → in/out of the summary
  */
-import type { EvaluationBaseline, Prediction, TaskKind } from '../../contract/index.ts'
+import { TASK_METRIC, type EvaluationBaseline, type Prediction, type TaskKind } from '../../contract/index.ts'
 import { badInput, StudioError } from '../errors.ts'
 import type { LabelledExample, ResolvedValue } from '../data/examples.ts'
 import {
@@ -100,7 +100,7 @@ export function headLabels(setup: Pick<FinetuneSetup, 'task' | 'labels'>): strin
 
 /** The validation metric early stopping and the best checkpoint follow (higher is better). */
 export function selectionMetric(task: TaskKind): string {
-  return { classify: 'accuracy', multilabel: 'micro_f1', tag: 'entity_f1', qa: 'f1', summarize: 'rougeL' }[task]
+  return TASK_METRIC[task]
 }
 
 export interface HeadOptions {

@@ -42,6 +42,7 @@ function run(id: number, overrides: Partial<ExperimentRun> = {}): ExperimentRun 
     stepsPerEpoch: null,
     resumable: true,
     environment: null,
+    test: null,
     ...overrides,
   }
 }
@@ -100,6 +101,14 @@ describe('the Runs view model', () => {
     expect(names(filterRuns(runs, { ...NO_FILTER, showArchived: true, query: 'old' }))).toEqual(['old'])
     expect(names(sortRuns(runs, 'best', 'ascending')).slice(0, 2)).toEqual(['lr sweep 1', 'baseline'])
     expect(names(sortRuns(runs, 'best', 'descending')).slice(0, 2)).toEqual(['baseline', 'lr sweep 1'])
+    // Fine-tuning runs by their test metric; runs without one last either way.
+    const tuned = [
+      run(6, { name: 'a', kind: 'finetune', test: { metric: 'accuracy', value: 0.74, baselineValue: 0.78, checkpointStep: 40 } }),
+      run(7, { name: 'b', kind: 'finetune', test: { metric: 'accuracy', value: 0.81, baselineValue: 0.78, checkpointStep: 40 } }),
+      run(8, { name: 'c', kind: 'finetune' }),
+    ]
+    expect(names(sortRuns(tuned, 'test', 'descending'))).toEqual(['b', 'a', 'c'])
+    expect(names(sortRuns(tuned, 'test', 'ascending'))).toEqual(['a', 'b', 'c'])
   })
 
   it('puts points on the step, epoch, tokens and wall-time axes', () => {

@@ -97,6 +97,8 @@ describe('fine-tuning service', () => {
     // The run's data is frozen: the baseline is the earlier evaluation's, not fitted again.
     const { modelOnlyCorrect: _a, baselineOnlyCorrect: _b, pValue: _c, ...first } = evaluation.baseline!
     expect(latest.baseline).toMatchObject(first)
+    // The Runs view compares runs on it: the latest test evaluation's accuracy and the baseline's.
+    expect(studio.experiments.get(runId).test).toEqual({ metric: 'accuracy', value: latest.metrics.accuracy, baselineValue: latest.baseline!.metrics.accuracy, checkpointStep: 24 })
   }, 120_000)
 
   it('predicts in the playground, a file as formula-safe CSV, and every example of the dataset', async () => {

@@ -64,6 +64,7 @@ export type SortKey =
   | 'seqLength'
   | 'length'
   | 'seed'
+  | 'test'
   | 'best'
   | 'last'
   | 'duration'
@@ -97,6 +98,8 @@ function sortValue(run: ExperimentRun, key: SortKey): string | number | null {
       return run.totalSteps ?? run.hyper.steps
     case 'seed':
       return run.hyper.seed
+    case 'test':
+      return run.test?.value ?? null
     case 'best':
       return run.best?.value ?? null
     case 'last':

@@ -488,7 +488,12 @@ async function storeEvaluation(
   atStep?: { step: number; totalSteps: number },
 ) {
   const result = await evaluateExamples(model, inputs, split(frozen.examples, 'test'), context, atStep)
-  const fitted = await testBaseline(db, inputs, frozen, context, atStep)
+  const fitted = await testBaseline(db, inputs, frozen, context, atStep).catch((error: unknown) => {
+    // The model's evaluation stands without its yardstick; a cancel still cancels.
+    if (error instanceof StudioError && error.code === 'CANCELLED') throw error
+    console.error(`Run ${inputs.run.id}: the TF-IDF baseline failed: ${(error as Error).message}`)
+    return null
+  })
   return finetuneStore.insertEvaluation(db, {
     runId: inputs.run.id,
     checkpointStep,

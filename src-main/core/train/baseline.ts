@@ -44,10 +44,22 @@ export class TfidfVectorizer {
   private vocabulary = new Map<string, number>()
   private idf = new Float64Array(0)
 
+  /** `maxFeatures`: keep only the terms most frequent across the texts (scikit-learn's max_features; ties alphabetical). */
+  constructor(private readonly maxFeatures = Infinity) {}
+
   fit(texts: readonly string[]): this {
     const df = new Map<string, number>()
-    for (const text of texts) for (const gram of new Set(ngrams(text))) df.set(gram, (df.get(gram) ?? 0) + 1)
-    const terms = [...df.keys()].sort()
+    const tf = new Map<string, number>()
+    for (const text of texts) {
+      const grams = ngrams(text)
+      for (const gram of grams) tf.set(gram, (tf.get(gram) ?? 0) + 1)
+      for (const gram of new Set(grams)) df.set(gram, (df.get(gram) ?? 0) + 1)
+    }
+    let terms = [...df.keys()]
+    if (terms.length > this.maxFeatures) {
+      terms = terms.sort((a, b) => tf.get(b)! - tf.get(a)! || (a < b ? -1 : 1)).slice(0, this.maxFeatures)
+    }
+    terms.sort()
     this.vocabulary = new Map(terms.map((t, i) => [t, i]))
     this.idf = Float64Array.from(terms, (t) => Math.log((1 + texts.length) / (1 + df.get(t)!)) + 1)
     return this
@@ -257,6 +269,13 @@ export const C_GRID = [0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000] as const
 /** C when there is no validation example to choose it on: the grid's middle. */
 export const DEFAULT_C = 10
 
+/**
+ * Weights (features × classes) the solver may hold: its memory is about 24 copies of them (the
+ * curvature history, gradients, trial points), so 2M weights is about 400 MB. More word 1–2-grams
+ * than fit keep the most frequent ones.
+ */
+export const MAX_WEIGHTS = 2_000_000
+
 /** Training examples the baseline learns from at most (beyond it, an evenly spaced sample): about a minute on a laptop core. */
 export const MAX_TRAIN_EXAMPLES = 20_000
 
@@ -270,9 +289,9 @@ export const BASELINE_METHOD = 'TF-IDF (word 1–2-grams, sublinear tf) + logist
 
 export interface BaselineOutcome {
   C: number
-  /** Macro F1 and accuracy of each C on the validation examples (empty: C was not chosen, DEFAULT_C). */
+  /** Macro F1 and accuracy of each C tried on the validation examples, until two in a row after the best did no better (empty: C was not chosen, DEFAULT_C). */
   validation: { C: number; accuracy: number; macro_f1: number; iterations: number }[]
-  /** Distinct word 1–2-grams of the final fit. */
+  /** Word 1–2-grams of the final fit (the most frequent, when there were more than MAX_WEIGHTS / classes). */
   features: number
   /** Examples the final model was fitted on (train + validation, or the sample of them when there were more than MAX_TRAIN_EXAMPLES). */
   fittedOn: number
@@ -290,9 +309,16 @@ export interface BaselineOptions {
   tolerance?: number
   /** Training examples to learn from at most (default MAX_TRAIN_EXAMPLES); validation is cut in proportion. */
   maxTrainExamples?: number
+  /** Weights the model may have at most (default MAX_WEIGHTS): features are capped at this over the classes. */
+  maxWeights?: number
   cancelled?: () => boolean
   /** Fits done of all (the grid's, then the final one). */
   onProgress?: (done: number, total: number) => void
+}
+
+/** The best by validation macro F1, then accuracy, then the smaller C (the earlier one). */
+function bestOf<T extends { macro_f1: number; accuracy: number }>(outcomes: readonly T[]): T | null {
+  return outcomes.reduce<T | null>((a, b) => (a === null || b.macro_f1 > a.macro_f1 || (b.macro_f1 === a.macro_f1 && b.accuracy > a.accuracy) ? b : a), null)
 }
 
 function scores(predicted: readonly number[], actual: readonly number[], classes: number) {
@@ -318,6 +344,7 @@ export async function tfidfBaseline(
   const test = data.test
   if (train.length === 0) throw new RangeError('The baseline needs training examples')
   if (test.length === 0) throw new RangeError('The baseline needs test examples')
+  const maxFeatures = Math.max(1, Math.floor((options.maxWeights ?? MAX_WEIGHTS) / classes))
   const tried = validation.length > 0 ? [...(options.grid ?? C_GRID)].sort((a, b) => a - b) : []
   const total = tried.length + 1
   const cancelled = options.cancelled
@@ -331,7 +358,7 @@ export async function tfidfBaseline(
 
   const outcomes: BaselineOutcome['validation'] = []
   if (tried.length > 0) {
-    const vectorizer = new TfidfVectorizer().fit(texts(train))
+    const vectorizer = new TfidfVectorizer(maxFeatures).fit(texts(train))
     const trainX = vectorizer.transform(texts(train))
     const validationX = vectorizer.transform(texts(validation))
     let previous: Float64Array | undefined
@@ -341,12 +368,16 @@ export async function tfidfBaseline(
       const { accuracy, macro_f1 } = scores(model.predict(validationX), labels(validation), classes)
       outcomes.push({ C, accuracy, macro_f1, iterations: model.iterations })
       options.onProgress?.(outcomes.length, total)
+      // Past the peak: the two larger Cs after the best did no better, and the larger the C the
+      // longer the fit, so stop there (the validation score over C rises, peaks, then falls).
+      const bestAt = outcomes.indexOf(bestOf(outcomes)!)
+      if (outcomes.length - 1 - bestAt >= 2) break
     }
   }
-  const best = outcomes.reduce<(typeof outcomes)[number] | null>((a, b) => (a === null || b.macro_f1 > a.macro_f1 || (b.macro_f1 === a.macro_f1 && b.accuracy > a.accuracy) ? b : a), null)
+  const best = bestOf(outcomes)
   const C = best?.C ?? DEFAULT_C
   const fitted = [...train, ...validation]
-  const vectorizer = new TfidfVectorizer().fit(texts(fitted))
+  const vectorizer = new TfidfVectorizer(maxFeatures).fit(texts(fitted))
   const model = await new LogisticRegression(C).fit(vectorizer.transform(texts(fitted)), labels(fitted), classes, vectorizer.size, fitOptions())
   const predictions = model.predict(vectorizer.transform(texts(test)))
   options.onProgress?.(total, total)

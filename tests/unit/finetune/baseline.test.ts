@@ -30,6 +30,15 @@ describe('TfidfVectorizer', () => {
     // Unknown terms are ignored; a text with none is the zero row.
     expect([...vectorizer.transform(['dog dog'])[0]!.indices]).toEqual([])
   })
+
+  it('keeps only the most frequent terms when told to, as max_features', () => {
+    // Counts over both texts: cat 3, sat 1, "cat sat" 1, "sat cat" 1, the 1, "the cat" 1.
+    const capped = new TfidfVectorizer(2).fit(['A cat sat, cat!', 'the cat'])
+    expect(capped.size).toBe(2)
+    // "cat" (3), then the alphabetically first of the ties: "cat sat".
+    expect(capped.transform(['cat sat'])[0]!.indices.length).toBe(2)
+    for (const dropped of ['sat', 'the']) expect(capped.transform([dropped])[0]!.indices.length).toBe(0)
+  })
 })
 
 describe('LogisticRegression', () => {
@@ -78,6 +87,15 @@ describe('tfidfBaseline', () => {
     ])
   })
 
+  it('stops trying larger Cs two past the peak, where the fits are slowest', async () => {
+    // Half the training labels are noise: a large C fits the noise and validation falls after C = 1.
+    const random = seeded(3)
+    const noisy = indexed(topicRows(60, 1)).map((row) => (random() < 0.5 ? { ...row, label: Math.floor(random() * 3) } : row))
+    const outcome = await tfidfBaseline({ train: noisy, validation: indexed(topicRows(30, 2)), test: indexed(topicRows(10, 3)) }, 3, { grid: [0.01, 0.1, 1, 10, 100, 1000, 10000] })
+    expect(outcome.C).toBe(1)
+    expect(outcome.validation.map((v) => v.C)).toEqual([0.01, 0.1, 1, 10, 100])
+  })
+
   it('does no better than chance on shuffled labels', async () => {
     const random = seeded(9)
     const shuffled = (rows: BaselineExample[]) => rows.map((row) => ({ ...row, label: Math.floor(random() * 3) }))
@@ -98,6 +116,15 @@ describe('tfidfBaseline', () => {
     expect(outcome.fittedOn).toBe(30 + 8) // 30 of 120 training examples, and 30 · 30 / 120 of the validation ones
     expect(outcome.predictions).toHaveLength(60)
     expect(outcome.metrics.accuracy).toBeGreaterThan(0.6)
+  })
+
+  it('caps its features so that features × classes stays within the weights allowed', async () => {
+    const data = { train: indexed(topicRows(40, 1)), validation: indexed(topicRows(10, 2)), test: indexed(topicRows(20, 3)) }
+    const full = await tfidfBaseline(data, 3, { grid: [10] })
+    const capped = await tfidfBaseline(data, 3, { grid: [10], maxWeights: 90 })
+    expect(full.features).toBeGreaterThan(30)
+    expect(capped.features).toBe(30)
+    expect(capped.metrics.accuracy).toBeGreaterThan(0.9) // the topic words are among the most frequent
   })
 
   it('stops when cancelled, with the studio’s cancellation error', async () => {

@@ -99,8 +99,9 @@ Verbs:
        [--no-baseline]
                        metrics of a fine-tuned run (accuracy, macro_f1, per class; entity F1, exact
                        match, ROUGE by task) on a labelled file, or on its held-out test split;
-                       classification also gives "baseline": TF-IDF + logistic regression fitted
-                       on the run's train and validation examples, scored on the same examples
+                       with "baseline" on the same examples: TF-IDF + logistic regression fitted on
+                       the run's train and validation examples (classify), the first sentences
+                       within the same word budget (summarize)
   predict --run ID --input FILE [--checkpoint best|last|STEP] [--text-column C]
                        one JSON line per input, in input order: a text per line (or a CSV/TSV/JSONL
                        text column); QA: JSON lines {"question", "context"}. classify: {"label",
@@ -792,19 +793,11 @@ function finetuneResult(studio: Studio, run: RunSummary): Record<string, unknown
 
 /** The TF-IDF baseline beside an evaluation, as the CLI prints it (null: none for this task). */
 function baselineJson(baseline: EvaluationBaseline | null) {
-  return (
-    baseline && {
-      method: baseline.method,
-      ...baseline.metrics,
-      model_only_correct: baseline.modelOnlyCorrect,
-      baseline_only_correct: baseline.baselineOnlyCorrect,
-      p_value: baseline.pValue,
-      C: baseline.C,
-      features: baseline.features,
-      fitted_on: baseline.fittedOn,
-      seconds: baseline.seconds,
-    }
-  )
+  if (baseline === null) return null
+  const common = { method: baseline.method, ...baseline.metrics, compared_on: baseline.metric, model_better: baseline.modelBetter, baseline_better: baseline.baselineBetter, p_value: baseline.pValue }
+  return baseline.kind === 'tfidf'
+    ? { ...common, C: baseline.C, features: baseline.features, fitted_on: baseline.fittedOn, seconds: baseline.seconds }
+    : { ...common, summary_words: baseline.summaryWords }
 }
 
 /** Metrics of an evaluation as the CLI prints them: the headline numbers, per class, then the baseline. */

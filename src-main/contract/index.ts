@@ -680,26 +680,43 @@ export interface Evaluation {
 }
 
 /**
- * TF-IDF + logistic regression fitted on the run's own train and validation examples (C chosen on
- * validation) and scored on the examples the model was evaluated on: whether the fine-tuned model
- * beats the simplest strong yardstick.
+ * The simplest strong yardstick for the task, scored on the examples the model was evaluated on:
+ * whether the fine-tuned model beats it. Classification: TF-IDF + logistic regression fitted on the
+ * run's own train and validation examples (C chosen on validation). Extractive summaries: the
+ * document's first sentences within the same word budget (Lead).
  */
-export interface EvaluationBaseline {
-  method: string
-  C: number
-  /** Distinct word 1–2-grams it learnt from. */
-  features: number
-  /** Examples it was fitted on (train + validation). */
-  fittedOn: number
-  metrics: { accuracy: number; macro_f1: number; weighted_f1: number }
-  /** Examples only the model got right, and only the baseline (McNemar's paired counts). */
-  modelOnlyCorrect: number
-  baselineOnlyCorrect: number
-  /** McNemar's exact test of those counts: the chance of a gap at least this large between two equally good classifiers. */
+export type EvaluationBaseline = TfidfBaseline | LeadBaseline
+
+interface BaselineComparison {
+  /** The metric compared, one of `metrics`: accuracy (classification), rougeL (summaries). */
+  metric: string
+  /** Examples on which the model did better than the baseline, and worse (classification: right where the other was wrong). */
+  modelBetter: number
+  baselineBetter: number
+  /** Exact two-sided sign test (McNemar's for classification) of those counts: the chance of a split at least this uneven between two equally good models. */
   pValue: number
   seconds: number
   /** The content hash of the examples it was fitted and scored on (runs on identical examples share one baseline); absent for a file's evaluation. */
   datasetHash?: string
+}
+
+export interface TfidfBaseline extends BaselineComparison {
+  kind: 'tfidf'
+  method: string
+  C: number
+  /** Word 1–2-grams it learnt from. */
+  features: number
+  /** Examples it was fitted on (train + validation). */
+  fittedOn: number
+  metrics: { accuracy: number; macro_f1: number; weighted_f1: number }
+}
+
+export interface LeadBaseline extends BaselineComparison {
+  kind: 'lead'
+  method: string
+  /** The word budget both summaries keep within. */
+  summaryWords: number
+  metrics: { rouge1: number; rouge2: number; rougeL: number }
 }
 
 /** The test examples in one confusion-matrix cell (to open and relabel). */

@@ -323,7 +323,7 @@ export class ExperimentsService {
     const metric = TASK_METRIC[evaluation.task]
     const value = evaluation.metrics[metric]
     if (value === undefined) return null
-    return { metric, value, baselineValue: metric === 'accuracy' ? (evaluation.baseline?.metrics.accuracy ?? null) : null, checkpointStep: evaluation.checkpointStep }
+    return { metric, value, baselineValue: evaluation.baseline?.metric === metric ? ((evaluation.baseline.metrics as Record<string, number>)[metric] ?? null) : null, checkpointStep: evaluation.checkpointStep }
   }
 
   /** The lowest validation loss, else the lowest training loss. */

@@ -64,7 +64,7 @@ export function microBatchSize(batchSize: number, seqLength: number): number {
 export interface FileEvaluation {
   runId: number
   checkpointStep: number
-  evaluation: Omit<TaskEvaluation, 'records'> & { baseline: EvaluationBaseline | null }
+  evaluation: Omit<TaskEvaluation, 'records' | 'baseline'> & { baseline: EvaluationBaseline | null }
 }
 
 /**

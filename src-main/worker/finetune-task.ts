@@ -469,7 +469,7 @@ async function testBaseline(db: Database.Database, inputs: FinetuneInputs, froze
   if (earlier?.baseline) {
     const predicted = finetuneStore.evaluationRecords(db, earlier.id).map((record) => record.baselinePredicted)
     if (predicted.length === test.length && predicted.every((label) => label !== undefined)) {
-      const { modelOnlyCorrect: _m, baselineOnlyCorrect: _b, pValue: _p, ...baseline } = earlier.baseline
+      const { modelBetter: _m, baselineBetter: _b, pValue: _p, ...baseline } = earlier.baseline
       return { baseline: { ...baseline, datasetHash }, predicted: predicted as string[] }
     }
   }
@@ -488,7 +488,8 @@ async function storeEvaluation(
   atStep?: { step: number; totalSteps: number },
 ) {
   const result = await evaluateExamples(model, inputs, split(frozen.examples, 'test'), context, atStep)
-  const fitted = await testBaseline(db, inputs, frozen, context, atStep).catch((error: unknown) => {
+  // Summaries bring their own (Lead, from the outputs); classification's is fitted.
+  const fitted = result.baseline ? null : await testBaseline(db, inputs, frozen, context, atStep).catch((error: unknown) => {
     // The model's evaluation stands without its yardstick; a cancel still cancels.
     if (error instanceof StudioError && error.code === 'CANCELLED') throw error
     console.error(`Run ${inputs.run.id}: the TF-IDF baseline failed: ${(error as Error).message}`)
@@ -506,7 +507,7 @@ async function storeEvaluation(
       perClass: result.perClass,
       confusion: result.confusion,
       calibration: result.calibration,
-      baseline: fitted && { ...fitted.baseline, ...pairedCounts(result.records, fitted.predicted) },
+      baseline: result.baseline ?? (fitted && { ...fitted.baseline, ...pairedCounts(result.records, fitted.predicted) }),
     },
     records: fitted ? result.records.map((record, i) => ({ ...record, baselinePredicted: fitted.predicted[i]! })) : result.records,
   })
@@ -539,7 +540,7 @@ export interface EvaluateTaskInput extends DatabaseInput {
 
 export type EvaluateTaskOutput =
   | { stored: true; evaluationId: number }
-  | { stored: false; checkpointStep: number; evaluation: Omit<TaskEvaluation, 'records'> & { baseline: EvaluationBaseline | null } }
+  | { stored: false; checkpointStep: number; evaluation: Omit<TaskEvaluation, 'records' | 'baseline'> & { baseline: EvaluationBaseline | null } }
 
 export async function evaluateTask(input: EvaluateTaskInput, context: TaskContext): Promise<EvaluateTaskOutput> {
   await ensureBackend()
@@ -549,9 +550,10 @@ export async function evaluateTask(input: EvaluateTaskInput, context: TaskContex
     const model = cachedModel(db, inputs, input.checkpointId)
     const checkpointStep = checkpointStepOf(db, input.runId, input.checkpointId)
     if (input.examples) {
-      const { records, ...evaluation } = await evaluateExamples(model, inputs, input.examples, context)
-      const fitted = input.baseline === false ? null : await baselineFor(inputs, finetuneStore.loadRunDataset(db, input.runId).examples, input.examples, context)
-      return { stored: false, checkpointStep, evaluation: { ...evaluation, baseline: fitted && { ...fitted.baseline, ...pairedCounts(records, fitted.predicted) } } }
+      const { records, baseline: computed, ...evaluation } = await evaluateExamples(model, inputs, input.examples, context)
+      const fitted = input.baseline === false || computed ? null : await baselineFor(inputs, finetuneStore.loadRunDataset(db, input.runId).examples, input.examples, context)
+      const baseline = input.baseline === false ? null : (computed ?? (fitted && { ...fitted.baseline, ...pairedCounts(records, fitted.predicted) }))
+      return { stored: false, checkpointStep, evaluation: { ...evaluation, baseline } }
     }
     const frozen = finetuneStore.loadRunDataset(db, input.runId)
     if (split(frozen.examples, 'test').length === 0) throw new StudioError('CONFLICT', `Run ${input.runId}'s test split is empty: there is nothing held out to evaluate on`)

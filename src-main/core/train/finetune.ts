@@ -11,7 +11,7 @@
  *   summarize   each sentence's first piece, the document BertForTokenClassification (2 labels)
  *               in context (BERTSUM-like) → in/out of the summary
  */
-import { TASK_METRIC, type EvaluationBaseline, type Prediction, type TaskKind } from '../../contract/index.ts'
+import { TASK_METRIC, type LeadBaseline, type Prediction, type TaskKind, type TfidfBaseline } from '../../contract/index.ts'
 import { badInput, StudioError } from '../errors.ts'
 import type { LabelledExample, ResolvedValue } from '../data/examples.ts'
 import {
@@ -49,6 +49,7 @@ import {
   meanRouge,
   multiLabelReport,
   reliabilityCurve,
+  rouge as rougeScores,
   squadScores,
   type ReliabilityBin,
 } from './metrics.ts'
@@ -654,6 +655,8 @@ export interface TaskEvaluation {
   confusion: number[][] | null
   calibration: ReliabilityBin[]
   records: EvaluatedExample[]
+  /** A baseline computed from the outputs themselves (summaries: Lead); classification's needs fitting (classificationBaseline). */
+  baseline?: LeadBaseline
 }
 
 export interface EvaluationItem {
@@ -695,7 +698,7 @@ export function evaluateOutputs(setup: FinetuneSetup, items: readonly Evaluation
     case 'qa':
       return evaluateQa(items, outputs)
     case 'summarize':
-      return evaluateSummaries(items, outputs)
+      return evaluateSummaries(items, outputs, setup.summaryWords)
   }
 }
 
@@ -710,29 +713,29 @@ export async function classificationBaseline(
   fitted: { train: readonly LabelledExample[]; validation: readonly LabelledExample[] },
   evaluated: readonly LabelledExample[],
   options: Pick<BaselineOptions, 'cancelled' | 'onProgress'> = {},
-): Promise<{ baseline: Omit<EvaluationBaseline, 'modelOnlyCorrect' | 'baselineOnlyCorrect' | 'pValue'>; predicted: string[] } | null> {
+): Promise<{ baseline: Omit<TfidfBaseline, 'modelBetter' | 'baselineBetter' | 'pValue'>; predicted: string[] } | null> {
   if (setup.task !== 'classify' || fitted.train.length === 0 || evaluated.length === 0) return null
   const labels = [...setup.labels]
   const indexed = (examples: readonly LabelledExample[]) => examples.map((example) => ({ text: example.text, label: classIds(example.value, labels, example.source, true)[0]! }))
   const outcome = await tfidfBaseline({ train: indexed(fitted.train), validation: indexed(fitted.validation), test: indexed(evaluated) }, labels.length, options)
   return {
-    baseline: { method: BASELINE_METHOD, C: outcome.C, features: outcome.features, fittedOn: outcome.fittedOn, metrics: outcome.metrics, seconds: outcome.seconds },
+    baseline: { kind: 'tfidf', metric: 'accuracy', method: BASELINE_METHOD, C: outcome.C, features: outcome.features, fittedOn: outcome.fittedOn, metrics: outcome.metrics, seconds: outcome.seconds },
     predicted: outcome.predictions.map((k) => labels[k]!),
   }
 }
 
 /** McNemar's paired counts (and test) of a model's evaluated records against the baseline's predictions (in the records' order). */
-export function pairedCounts(records: readonly { actual: string; predicted: string }[], baselinePredicted: readonly string[]): { modelOnlyCorrect: number; baselineOnlyCorrect: number; pValue: number } {
+export function pairedCounts(records: readonly { actual: string; predicted: string }[], baselinePredicted: readonly string[]): { modelBetter: number; baselineBetter: number; pValue: number } {
   if (records.length !== baselinePredicted.length) throw new StudioError('INTERNAL', `${baselinePredicted.length} baseline predictions for ${records.length} examples`)
-  let modelOnlyCorrect = 0
-  let baselineOnlyCorrect = 0
+  let modelBetter = 0
+  let baselineBetter = 0
   records.forEach((record, i) => {
     const model = record.predicted === record.actual
     const baseline = baselinePredicted[i] === record.actual
-    if (model && !baseline) modelOnlyCorrect++
-    if (baseline && !model) baselineOnlyCorrect++
+    if (model && !baseline) modelBetter++
+    if (baseline && !model) baselineBetter++
   })
-  return { modelOnlyCorrect, baselineOnlyCorrect, pValue: mcnemarPValue(modelOnlyCorrect, baselineOnlyCorrect) }
+  return { modelBetter, baselineBetter, pValue: mcnemarPValue(modelBetter, baselineBetter) }
 }
 
 function calibrationOf(confidences: number[], correct: boolean[]) {
@@ -877,7 +880,9 @@ function evaluateQa(items: readonly EvaluationItem[], outputs: readonly PredictO
   return { examples: items.length, metrics: { exact_match: scores.exactMatch, f1: scores.f1, ece }, labels: [], perClass: [], confusion: null, calibration, records }
 }
 
-function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly PredictOutput[]): TaskEvaluation {
+function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly PredictOutput[], summaryWords: number): TaskEvaluation {
+  const started = performance.now()
+  const leads: string[] = []
   const predictions: string[] = []
   const references: string[] = []
   const confidences: number[] = []
@@ -890,6 +895,9 @@ function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly P
     const selected = new Set(output.selected)
     const reference = output.sentences.filter((_, s) => truth.has(s)).map((s) => s.text).join(' ')
     const predicted = output.sentences.filter((_, s) => selected.has(s)).map((s) => s.text).join(' ')
+    // Lead: the document's first sentences, kept by the same rule within the same budget.
+    const texts = output.sentences.map((sentence) => sentence.text)
+    leads.push(summarise(texts.map((_, s) => texts.length - s), texts, summaryWords).sentences.join(' '))
     predictions.push(predicted)
     references.push(reference)
     output.scores.forEach((p, s) => {
@@ -909,6 +917,27 @@ function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly P
   })
   const rouge = meanRouge(predictions, references)
   const { ece, calibration } = calibrationOf(confidences, correct)
+  const lead = meanRouge(leads, references)
+  // Per document, whose ROUGE-L F is higher: the sign test's counts.
+  let modelBetter = 0
+  let baselineBetter = 0
+  references.forEach((reference, i) => {
+    const model = rougeScores(predictions[i]!, reference).rougeL.f1
+    const baseline = rougeScores(leads[i]!, reference).rougeL.f1
+    if (model > baseline) modelBetter++
+    if (baseline > model) baselineBetter++
+  })
+  const baseline: LeadBaseline = {
+    kind: 'lead',
+    method: `Lead: the first sentences within ${summaryWords} words`,
+    metric: 'rougeL',
+    summaryWords,
+    metrics: { rouge1: lead.rouge1, rouge2: lead.rouge2, rougeL: lead.rougeL },
+    modelBetter,
+    baselineBetter,
+    pValue: mcnemarPValue(modelBetter, baselineBetter),
+    seconds: (performance.now() - started) / 1000,
+  }
   return {
     examples: items.length,
     metrics: { rouge1: rouge.rouge1, rouge2: rouge.rouge2, rougeL: rouge.rougeL, accuracy: decisions > 0 ? right / decisions : 0, ece },
@@ -917,6 +946,7 @@ function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly P
     confusion: null,
     calibration,
     records,
+    baseline,
   }
 }
 

@@ -111,6 +111,9 @@ describe('finetune, eval and predict on the CLI', () => {
     const summary = run(['finetune', '--task', 'summarize', '--data', summaries, '--epochs', '2', '--lr', '2e-3', '--batch', '16'])
     expect(summary.status, summary.stderr).toBe(0)
     expect(Object.keys(summary.last.test)).toEqual(expect.arrayContaining(['rouge1', 'rouge2', 'rougeL', 'ece']))
+    // Beside it, Lead: the first sentences within the same word budget, compared on ROUGE-L.
+    expect(summary.last.test.baseline).toMatchObject({ compared_on: 'rougeL', summary_words: expect.any(Number), method: expect.stringMatching(/^Lead/) })
+    expect(summary.last.test.baseline.model_better + summary.last.test.baseline.baseline_better).toBeLessThanOrEqual(summary.last.test.examples)
     const labels = join(home.path, 'multi.jsonl')
     multilabelJsonl(labels, 80, 25)
     const multi = run(['finetune', '--task', 'multilabel', '--data', labels, '--epochs', '2', '--lr', '2e-3', '--batch', '16', '--class-weights'])

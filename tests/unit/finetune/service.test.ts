@@ -7,7 +7,7 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FinetuneRequest, TokenizerTrainOptions } from '../../../src-main/contract/index.ts'
+import { FinetuneRequest, TokenizerTrainOptions, type TfidfBaseline } from '../../../src-main/contract/index.ts'
 import { createHandlers, dispatch } from '../../../src-main/services/handlers.ts'
 import { Studio } from '../../../src-main/services/studio.ts'
 import { repoRoot, tempDir } from '../helpers.ts'
@@ -66,13 +66,13 @@ describe('fine-tuning service', () => {
     expect(evaluation.calibration.reduce((sum, bin) => sum + bin.count, 0)).toBe(12)
     // Beside it, the TF-IDF baseline fitted on the run's own train and validation examples and
     // scored on the same 12; McNemar's counts agree with the per-example records.
-    const baseline = evaluation.baseline!
-    expect(baseline).toMatchObject({ fittedOn: 108 })
+    const baseline = evaluation.baseline as TfidfBaseline
+    expect(baseline).toMatchObject({ kind: 'tfidf', metric: 'accuracy', fittedOn: 108 })
     expect(baseline.metrics.accuracy).toBeGreaterThanOrEqual(0.9) // three topics, separable by their words
     const records = studio.finetune.evaluationExamples({ evaluationId: evaluation.id, actual: '', predicted: '' })
     expect(records.filter((r) => r.baselinePredicted === r.actual).length / 12).toBeCloseTo(baseline.metrics.accuracy, 12)
-    expect(baseline.modelOnlyCorrect).toBe(records.filter((r) => r.predicted === r.actual && r.baselinePredicted !== r.actual).length)
-    expect(baseline.baselineOnlyCorrect).toBe(records.filter((r) => r.predicted !== r.actual && r.baselinePredicted === r.actual).length)
+    expect(baseline.modelBetter).toBe(records.filter((r) => r.predicted === r.actual && r.baselinePredicted !== r.actual).length)
+    expect(baseline.baselineBetter).toBe(records.filter((r) => r.predicted !== r.actual && r.baselinePredicted === r.actual).length)
     expect(baseline.pValue).toBeGreaterThan(0)
     expect(baseline.pValue).toBeLessThanOrEqual(1)
   }, 300_000)
@@ -95,10 +95,10 @@ describe('fine-tuning service', () => {
     const latest = studio.finetune.evaluation(runId)!
     expect(latest.checkpointStep).toBe(24)
     // The run's data is frozen: the baseline is the earlier evaluation's, not fitted again.
-    const { modelOnlyCorrect: _a, baselineOnlyCorrect: _b, pValue: _c, ...first } = evaluation.baseline!
+    const { modelBetter: _a, baselineBetter: _b, pValue: _c, ...first } = evaluation.baseline!
     expect(latest.baseline).toMatchObject(first)
     // The Runs view compares runs on it: the latest test evaluation's accuracy and the baseline's.
-    expect(studio.experiments.get(runId).test).toEqual({ metric: 'accuracy', value: latest.metrics.accuracy, baselineValue: latest.baseline!.metrics.accuracy, checkpointStep: 24 })
+    expect(studio.experiments.get(runId).test).toEqual({ metric: 'accuracy', value: latest.metrics.accuracy, baselineValue: (latest.baseline as TfidfBaseline).metrics.accuracy, checkpointStep: 24 })
   }, 120_000)
 
   it('predicts in the playground, a file as formula-safe CSV, and every example of the dataset', async () => {
@@ -150,6 +150,6 @@ describe('fine-tuning service', () => {
     const reused = studio.finetune.evaluation(second.id)!.baseline!
     expect(reused.datasetHash).toMatch(/^[0-9a-f]{64}$/)
     // The same fit (its measured seconds included), with McNemar's counts against this run's model.
-    expect({ ...reused, modelOnlyCorrect: 0, baselineOnlyCorrect: 0, pValue: 0 }).toEqual({ ...original, modelOnlyCorrect: 0, baselineOnlyCorrect: 0, pValue: 0 })
+    expect({ ...reused, modelBetter: 0, baselineBetter: 0, pValue: 0 }).toEqual({ ...original, modelBetter: 0, baselineBetter: 0, pValue: 0 })
   }, 120_000)
 })

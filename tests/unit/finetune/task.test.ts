@@ -26,6 +26,7 @@ import {
   type FinetuneSetup,
   type PredictOutput,
 } from '../../../src-main/core/train/finetune.ts'
+import { meanRouge } from '../../../src-main/core/train/metrics.ts'
 import { predictionsCsv } from '../../../src-main/services/finetune.ts'
 import { tinyConfig, tokenizer, VOCAB } from './fixtures.ts'
 
@@ -174,6 +175,15 @@ describe('evaluation against hand-computed numbers', () => {
     expect(summary.metrics.rouge2).toBe(0)
     // decisions: s0 chosen ✗, s1 left ✗, s2 left ✓
     expect(round(summary.metrics.accuracy!)).toBe(round(1 / 3))
+    // Lead, within the same word budget (8 words): the first two sentences (3 + 5 words).
+    expect(summary.baseline).toMatchObject({ kind: 'lead', metric: 'rougeL', summaryWords: summarize.summaryWords })
+    const lead = meanRouge(['The cat sat. The dog ran far away.'], ['The dog ran far away.'])
+    expect(summary.baseline!.metrics.rougeL).toBeCloseTo(lead.rougeL, 12)
+    expect(summary.baseline).toMatchObject({ modelBetter: 0, baselineBetter: 1, pValue: 1 })
+    // A model that picks the right sentence beats it on that document.
+    const right = evaluateOutputs(summarize, summaryItems, [{ task: 'summarize', sentences, scores: [0.1, 0.9, 0.1], selected: [1] }])
+    expect(right.metrics.rougeL).toBe(1)
+    expect(right.baseline).toMatchObject({ modelBetter: 1, baselineBetter: 0 })
   })
 })
 

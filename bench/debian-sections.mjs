@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { csvField, mulberry32, shuffle } from './finetune-quality.mjs'
 
 const SECTIONS = ['games', 'science', 'sound', 'graphics', 'net', 'mail', 'text', 'video']
 
@@ -48,31 +49,12 @@ for (const stanza of text.split('\n\n')) {
   rows.push(description)
 }
 
-/** mulberry32, seeded: the same rows on every run. */
-function random(seed) {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const shuffle = (items, next) => {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1))
-    ;[items[i], items[j]] = [items[j], items[i]]
-  }
-  return items
-}
-
-const next = random(5)
+// Seeded: the same rows on every run.
+const next = mulberry32(5)
 const rows = shuffle(
   [...bySection].flatMap(([section, descriptions]) => shuffle(descriptions, next).slice(0, perClass).map((description) => ({ description, section }))),
   next,
 )
-const field = (value) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
-writeFileSync(out, ['text,label', ...rows.map((row) => `${field(row.description)},${row.section}`)].join('\n') + '\n')
+writeFileSync(out, ['text,label', ...rows.map((row) => `${csvField(row.description)},${row.section}`)].join('\n') + '\n')
 const counts = Object.fromEntries([...bySection].map(([section, descriptions]) => [section, Math.min(perClass, descriptions.length)]))
 console.log(JSON.stringify({ out, rows: rows.length, per_class: counts, list }))

@@ -73,11 +73,9 @@ export function readLabelled(path, textColumn = 'text', labelColumn = 'label') {
   return rows
 }
 
-/** mulberry32 seeded by (seed, key): one independent stream per label for the split. */
-function rngFor(seed, key) {
-  let h = 0x811c9dc5 ^ seed
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-  let state = h >>> 0
+/** mulberry32: a small seeded generator of numbers in [0, 1). */
+export function mulberry32(seed) {
+  let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0
     let t = state
@@ -87,17 +85,29 @@ function rngFor(seed, key) {
   }
 }
 
+/** mulberry32 seeded by (seed, key): one independent stream per label for the split. */
+function rngFor(seed, key) {
+  let h = 0x811c9dc5 ^ seed
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return mulberry32(h)
+}
+
+/** Fisher–Yates in place with `random`; returns `items`. */
+export function shuffle(items, random) {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[items[i], items[j]] = [items[j], items[i]]
+  }
+  return items
+}
+
 /** Index lists per split, each label's rows shuffled and cut by largest remainders. */
 export function stratifiedSplit(labels, fractions, seed) {
   const byLabel = new Map()
   labels.forEach((label, i) => (byLabel.get(label) ?? byLabel.set(label, []).get(label)).push(i))
   const splits = fractions.map(() => [])
   for (const [label, indices] of [...byLabel].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const random = rngFor(seed, label)
-    for (let i = indices.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1))
-      ;[indices[i], indices[j]] = [indices[j], indices[i]]
-    }
+    shuffle(indices, rngFor(seed, label))
     const n = indices.length
     const counts = fractions.map((f) => Math.floor(f * n))
     const order = fractions.map((f, s) => ({ s, r: f * n - counts[s] })).sort((a, b) => b.r - a.r || a.s - b.s)
@@ -194,7 +204,8 @@ function cli(home, args) {
   })
 }
 
-const csvField = (value) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
+/** A CSV field, quoted when it must be. */
+export const csvField = (value) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
 const writeCsv = (path, rows) => writeFileSync(path, ['text,label', ...rows.map((r) => `${csvField(r.text)},${csvField(r.label)}`)].join('\n') + '\n')
 
 async function pretrain(home, corpus, options) {

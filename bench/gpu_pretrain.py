@@ -2,7 +2,9 @@
 """Pre-trains a BERT encoder (MLM + NSP) on a GPU from a tokenised corpus, with dynamic masking,
 and writes a Hugging Face BertForPreTraining folder that `bert-studio import-model` reads.
 
-The studio's model and recipe (bench/pytorch_bert.py, resources/bundle/train.py): post-LN BERT,
+The studio's model and recipe: the model, weight-decay rule and safetensors writer imported from the
+bundle trainer (resources/bundle/train.py), attention through scaled_dot_product_attention where
+torch has it (the same math); post-LN BERT,
 exact-erf GELU, LayerNorm eps 1e-12, MLM decoder tied to the word embeddings (own bias) applied
 at the gathered masked positions, NSP on the pooled [CLS]; objective Σ w·CE / (Σ w + 1e-5) + mean
 NSP CE; AdamW 0.9/0.999, eps 1e-6, weight decay 0.01 except biases and LayerNorm; global-norm
@@ -46,6 +48,7 @@ STARTED = time.time()  # --minutes counts from here, before torch is imported
 import argparse
 import ctypes
 import gzip
+import importlib.util
 import inspect
 import json
 import lzma
@@ -61,8 +64,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# The studio's bundle trainer: its model (Hugging Face's BertForPreTraining), weight-decay rule and
+# safetensors writer, so that this script trains and saves exactly what the bundles do.
+_spec = importlib.util.spec_from_file_location("bundle_train", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "resources", "bundle", "train.py"))
+bundle = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bundle)
+
 PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "medium": (8, 512, 8), "base": (12, 768, 12)}
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = bundle.TOKENIZER_FILES
 PACK_MAGIC = b"BSTOK1\n"
 TRANSFORMERS_VERSION = "4.44.2"  # what the studio's exports say (core/io/huggingface.ts)
 HELD_OUT_SEED = 0x5EED  # the held-out documents do not depend on --seed
@@ -272,149 +281,34 @@ class Instances:
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 
 
-class Embeddings(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        H = c["hidden_size"]
-        self.word_embeddings = nn.Embedding(c["vocab_size"], H)
-        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], H)
-        self.token_type_embeddings = nn.Embedding(c["type_vocab_size"], H)
-        self.LayerNorm = nn.LayerNorm(H, eps=c["layer_norm_eps"])
-        self.dropout = nn.Dropout(c["hidden_dropout_prob"])
+class FastSelfAttention(bundle.SelfAttention):
+    """The bundle's self-attention through scaled_dot_product_attention (fused kernels on CUDA): the
+    same softmax(q·kᵀ/√d + mask) · v with the same additive mask, dropout on the probabilities."""
 
-    def forward(self, ids, types):
-        x = self.word_embeddings(ids) + self.token_type_embeddings(types) + self.position_embeddings.weight[: ids.shape[1]]
-        return self.dropout(self.LayerNorm(x))
-
-
-class SelfAttention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        H = c["hidden_size"]
-        self.heads, self.p = c["num_attention_heads"], c["attention_probs_dropout_prob"]
-        self.query, self.key, self.value = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
-        self.dropout = nn.Dropout(self.p)
-
-    def forward(self, x, attend, mask_add):
+    def forward(self, x, mask_add):
         B, T, H = x.shape
         d = H // self.heads
         split = lambda t: t.view(B, T, self.heads, d).transpose(1, 2)
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        if HAS_SDPA:
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=self.p if self.training else 0.0)
-        else:
-            probs = self.dropout(torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + mask_add, dim=-1))
-            ctx = probs @ v
+        p = self.dropout.p if self.training else 0.0
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add.to(q.dtype), dropout_p=p)
         return ctx.transpose(1, 2).reshape(B, T, H)
 
 
-class DenseNorm(nn.Module):
-    def __init__(self, c, fan_in):
-        super().__init__()
-        self.dense = nn.Linear(fan_in, c["hidden_size"])
-        self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
-        self.dropout = nn.Dropout(c["hidden_dropout_prob"])
-
-    def forward(self, x, residual):
-        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
-
-
-class Attention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.self = SelfAttention(c)
-        self.output = DenseNorm(c, c["hidden_size"])
-
-    def forward(self, x, attend, mask_add):
-        return self.output(self.self(x, attend, mask_add), x)
-
-
-class Intermediate(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c["hidden_size"], c["intermediate_size"])
-
-    def forward(self, x):
-        return F.gelu(self.dense(x))
-
-
-class Layer(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.attention = Attention(c)
-        self.intermediate = Intermediate(c)
-        self.output = DenseNorm(c, c["intermediate_size"])
-
-    def forward(self, x, attend, mask_add):
-        a = self.attention(x, attend, mask_add)
-        return self.output(self.intermediate(a), a)
-
-
-class Encoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.layer = nn.ModuleList([Layer(c) for _ in range(c["num_hidden_layers"])])
-
-
-class Pooler(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c["hidden_size"], c["hidden_size"])
-
-
-class BertModel(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.embeddings = Embeddings(c)
-        self.encoder = Encoder(c)
-        self.pooler = Pooler(c)
-
-
-class Transform(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c["hidden_size"], c["hidden_size"])
-        self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
-
-
-class Predictions(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.transform = Transform(c)
-        self.bias = nn.Parameter(torch.zeros(c["vocab_size"]))  # the decoder is the word embeddings (tied)
-
-
-class Heads(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.predictions = Predictions(c)
-        self.seq_relationship = nn.Linear(c["hidden_size"], 2)
-
-
-class BertForPreTraining(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.bert = BertModel(c)
-        self.cls = Heads(c)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.trunc_normal_(m.weight, std=c["initializer_range"], a=-2 * c["initializer_range"], b=2 * c["initializer_range"])
-            if isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
-
-    def forward(self, ids, types, mask, positions):
-        """MLM logits [B, P, V] at `positions` and NSP logits [B, 2]."""
-        attend = mask[:, None, None, :].bool() if HAS_SDPA else None
-        mask_add = None if HAS_SDPA else (1.0 - mask[:, None, None, :].float()) * -10000.0
-        x = self.bert.embeddings(ids, types)
-        for layer in self.bert.encoder.layer:
-            x = layer(x, attend, mask_add)
-        pooled = torch.tanh(self.bert.pooler.dense(x[:, 0]))
-        gathered = torch.gather(x, 1, positions[:, :, None].expand(-1, -1, x.shape[-1]))
-        t = self.cls.predictions.transform
-        h = t.LayerNorm(F.gelu(t.dense(gathered)))
-        mlm = h @ self.bert.embeddings.word_embeddings.weight.t() + self.cls.predictions.bias
-        return mlm, self.cls.seq_relationship(pooled)
+def new_model(c):
+    """The bundle's BertForPreTraining (Hugging Face's names and shapes, the studio's forward pass),
+    attention through SDPA where torch has it, weights drawn as BERT's (truncated normal, zero biases)."""
+    model = bundle.BertForPreTraining(c)
+    if HAS_SDPA:
+        for layer in model.bert.encoder.layer:
+            layer.attention.self.__class__ = FastSelfAttention
+    r = c["initializer_range"]
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.trunc_normal_(m.weight, std=r, a=-2 * r, b=2 * r)
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+    return model
 
 
 def objective(model, batch, sums=False):
@@ -435,28 +329,15 @@ def objective(model, batch, sums=False):
 
 
 # ---------------------------------------------------------------------------------------------
-# Output: safetensors by hand (F32 or F16), config.json, tokenizer files, README
+# Output: safetensors (F32 or F16, the bundle's writer), config.json, tokenizer files, README
 
 
 def write_safetensors(path, tensors, dtype):
-    names = sorted(tensors)
-    code = {torch.float32: "F32", torch.float16: "F16"}[dtype]
-    cpu = {n: tensors[n].detach().to("cpu", dtype).contiguous() for n in names}
-    header, offset = {"__metadata__": {"format": "pt"}}, 0
-    for n in names:
-        nbytes = cpu[n].numel() * cpu[n].element_size()
-        header[n] = {"dtype": code, "shape": list(cpu[n].shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
+    """The bundle's writer, atomically (a temporary file renamed); the file's size."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for n in names:
-            f.write(_bytes(cpu[n]))
+    bundle.write_safetensors(tmp, tensors, {"format": "pt"}, dtype=dtype)
     os.replace(tmp, path)
-    return 8 + len(text) + offset
+    return os.path.getsize(path)
 
 
 def hf_config(c, dtype):
@@ -619,11 +500,10 @@ def main():
         "num_attention_heads": A, "num_hidden_layers": L, "pad_token_id": special["[PAD]"], "type_vocab_size": 2, "vocab_size": vocab_size,
     }
     torch.manual_seed(a.seed)
-    model = BertForPreTraining(config).to(device)
+    model = new_model(config).to(device)
     params = sum(p.numel() for p in model.parameters())
     named = list(model.named_parameters())
-    decays = lambda n: not (n.endswith(".bias") or "LayerNorm" in n)
-    groups = [{"params": [p for n, p in named if decays(n)], "weight_decay": 0.01}, {"params": [p for n, p in named if not decays(n)], "weight_decay": 0.0}]
+    groups = [{"params": [p for n, p in named if bundle.decays(n)], "weight_decay": 0.01}, {"params": [p for n, p in named if not bundle.decays(n)], "weight_decay": 0.0}]
     kw = {}
     if device.type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters:
         kw["fused"] = True
@@ -696,6 +576,23 @@ def main():
                "minutes": a.minutes, "bf16": autocast, "compile": step_fn is not model, "seed": a.seed, "device": str(device),
                "documents": {"train": train_pool.count, "held_out": held_pool.count, "train_tokens": int(train_pool.tokens.numel())},
                "masking": "dynamic: fresh pairs and masks every step; 15% of tokens, 80/10/10; NSP 50% random B", "torch": torch.__version__}
+
+    def report(step, learning_rate):
+        """One evaluation line for the steps since the last: their mean loss and speed, the held-out metrics."""
+        nonlocal since, since_time, train_time
+        sync()
+        elapsed = time.time() - since_time
+        train_time += elapsed
+        train_loss = float(loss_sum) / since
+        if not math.isfinite(train_loss):
+            fail(f"the training loss became {train_loss} by step {step}: try a lower --lr", 3)
+        line = {"step": step, "seconds": round(time.time() - STARTED, 2), "train_loss": train_loss, **evaluate(),
+                "learning_rate": learning_rate, "tokens_per_s": round(since * a.batch * a.seq / max(elapsed, 1e-9))}
+        print(json.dumps(line), flush=True)
+        history.append(line)
+        loss_sum.zero_()
+        since, since_time = 0, time.time()
+
     step = 0
     while True:
         if a.steps and step >= a.steps:
@@ -717,18 +614,7 @@ def main():
         since += 1
         if step % a.eval_every == 0 or (a.save_every and step % a.save_every == 0):
             if step % a.eval_every == 0:
-                sync()
-                elapsed = time.time() - since_time
-                train_time += elapsed
-                train_loss = float(loss_sum) / since
-                if not math.isfinite(train_loss):
-                    fail(f"the training loss became {train_loss} by step {step}: try a lower --lr", 3)
-                line = {"step": step, "seconds": round(time.time() - STARTED, 2), "train_loss": train_loss, **evaluate(),
-                        "learning_rate": current, "tokens_per_s": round(since * a.batch * a.seq / elapsed)}
-                print(json.dumps(line), flush=True)
-                history.append(line)
-                loss_sum.zero_()
-                since, since_time = 0, time.time()
+                report(step, current)
             if a.save_every and step % a.save_every == 0:
                 sync()
                 t_save = time.time()
@@ -737,15 +623,7 @@ def main():
 
     sync()
     if since:
-        elapsed = time.time() - since_time
-        train_time += elapsed
-        train_loss = float(loss_sum) / since
-        if not math.isfinite(train_loss):
-            fail(f"the training loss became {train_loss} by step {step}: try a lower --lr", 3)
-        line = {"step": step, "seconds": round(time.time() - STARTED, 2), "train_loss": train_loss, **evaluate(),
-                "learning_rate": rate(step) if deadline is None else 0.0, "tokens_per_s": round(since * a.batch * a.seq / max(elapsed, 1e-9))}
-        print(json.dumps(line), flush=True)
-        history.append(line)
+        report(step, rate(step) if deadline is None else 0.0)
     summary.update({"stopped_at_step": step, "train_seconds": round(train_time, 1), "tokens_seen": step * a.batch * a.seq,
                     "epochs_of_train_tokens": round(step * a.batch * a.seq * fill / max(1, train_pool.tokens.numel()), 2)})
     saved = save(a.out, model, config, a, a.tokenizer, history, summary)

@@ -91,14 +91,14 @@ def read_safetensors(path):
     return out
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """`tensors`: name → tensor (any device); written float32, names sorted, header padded to 8 bytes."""
+def write_safetensors(path, tensors, metadata=None, dtype=torch.float32):
+    """`tensors`: name → tensor (any device); written as `dtype` (float32 unless told), names sorted, header padded to 8 bytes."""
     names = sorted(tensors)
-    cpu = {name: tensors[name].detach().to("cpu", torch.float32).contiguous() for name in names}
+    cpu = {name: tensors[name].detach().to("cpu", dtype).contiguous() for name in names}
     header, offset = {}, 0
     for name in names:
-        nbytes = cpu[name].numel() * 4
-        header[name] = {"dtype": "F32", "shape": list(cpu[name].shape), "data_offsets": [offset, offset + nbytes]}
+        nbytes = cpu[name].numel() * cpu[name].element_size()
+        header[name] = {"dtype": _NAMES[dtype], "shape": list(cpu[name].shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     header["__metadata__"] = dict(metadata or {"format": "pt"})
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -109,7 +109,7 @@ def write_safetensors(path, tensors, metadata=None):
         for name in names:
             t = cpu[name]
             if t.numel() > 0:
-                f.write(ctypes.string_at(t.data_ptr(), t.numel() * 4))
+                f.write(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
         f.flush()
         os.fsync(f.fileno())
 

@@ -46,7 +46,7 @@ import {
   expectedCalibrationError,
   extractEntities,
   mcnemarPValue,
-  meanRouge,
+  meanRougeF1,
   multiLabelReport,
   reliabilityCurve,
   rouge as rougeScores,
@@ -915,15 +915,17 @@ function evaluateSummaries(items: readonly EvaluationItem[], outputs: readonly P
       confidence: chosen.length === 0 ? 0 : chosen.reduce((a, b) => a + b, 0) / chosen.length,
     }
   })
-  const rouge = meanRouge(predictions, references)
+  // Each document's ROUGE once, for the means and for the sign test's counts (whose ROUGE-L F is higher).
+  const modelScores = predictions.map((prediction, i) => rougeScores(prediction, references[i]!))
+  const leadScores = leads.map((lead, i) => rougeScores(lead, references[i]!))
+  const rouge = meanRougeF1(modelScores)
+  const lead = meanRougeF1(leadScores)
   const { ece, calibration } = calibrationOf(confidences, correct)
-  const lead = meanRouge(leads, references)
-  // Per document, whose ROUGE-L F is higher: the sign test's counts.
   let modelBetter = 0
   let baselineBetter = 0
-  references.forEach((reference, i) => {
-    const model = rougeScores(predictions[i]!, reference).rougeL.f1
-    const baseline = rougeScores(leads[i]!, reference).rougeL.f1
+  modelScores.forEach((scores, i) => {
+    const model = scores.rougeL.f1
+    const baseline = leadScores[i]!.rougeL.f1
     if (model > baseline) modelBetter++
     if (baseline > model) baselineBetter++
   })

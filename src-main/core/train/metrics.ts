@@ -426,14 +426,18 @@ export function rouge(prediction: string, reference: string): RougeScores {
 /** Mean F1 of ROUGE-1, -2 and -L over pairs (prediction i against reference i). */
 export function meanRouge(predictions: readonly string[], references: readonly string[]): { rouge1: number; rouge2: number; rougeL: number } {
   sameLength(predictions, references, 'references')
+  return meanRougeF1(predictions.map((prediction, i) => rouge(prediction, references[i]!)))
+}
+
+/** Mean F1 of ROUGE-1, -2 and -L over scores already computed (one per pair). */
+export function meanRougeF1(scores: readonly RougeScores[]): { rouge1: number; rouge2: number; rougeL: number } {
   const sums = { rouge1: 0, rouge2: 0, rougeL: 0 }
-  for (const [i, prediction] of predictions.entries()) {
-    const scores = rouge(prediction, references[i]!)
-    sums.rouge1 += scores.rouge1.f1
-    sums.rouge2 += scores.rouge2.f1
-    sums.rougeL += scores.rougeL.f1
+  for (const score of scores) {
+    sums.rouge1 += score.rouge1.f1
+    sums.rouge2 += score.rouge2.f1
+    sums.rougeL += score.rougeL.f1
   }
-  const n = predictions.length
+  const n = scores.length
   return { rouge1: ratio(sums.rouge1, n), rouge2: ratio(sums.rouge2, n), rougeL: ratio(sums.rougeL, n) }
 }
 
